@@ -1,0 +1,3 @@
+"""WeatherInsight: a backfill-first weather data warehouse (dlt loaders, dbt models, PostgreSQL)."""
+
+__version__ = "0.1.0"

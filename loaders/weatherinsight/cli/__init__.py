@@ -1,0 +1,53 @@
+"""``weatherinsight``: a thin click group over the service modules.
+
+Every command is a few lines that call a service; user errors surface as one line and a
+non-zero exit (details go to ``logs/weatherinsight.log``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from weatherinsight import __version__
+from weatherinsight.cli.common import log_file, setup_logging
+from weatherinsight.cli.db_commands import db_group
+from weatherinsight.cli.dbt_command import dbt_command
+from weatherinsight.cli.load_commands import load_group
+
+
+class _Group(click.Group):
+    """Unexpected errors become one line pointing at the log instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as error:  # noqa: BLE001 - last resort: keep the terminal readable
+            logging.getLogger("weatherinsight").exception("unexpected error")
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise click.ClickException(
+                f"{type(error).__name__}: {first_line} (details in {log_file()})"
+            ) from error
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="weatherinsight")
+@click.option("-v", "--verbose", is_flag=True, help="Also log details to the terminal.")
+def main(verbose: bool) -> None:
+    """WeatherInsight: DWD hourly observations into PostgreSQL with dlt, modelled with dbt.
+
+    \b
+    Example:
+      weatherinsight db up
+      weatherinsight load dwd --base-url http://127.0.0.1:8765/ --products wind
+      weatherinsight dbt build
+    """
+    setup_logging(verbose)
+
+
+main.add_command(db_group)
+main.add_command(load_group)
+main.add_command(dbt_command)

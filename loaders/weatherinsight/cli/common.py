@@ -1,0 +1,82 @@
+"""Shared CLI pieces: logging, parameter types and error translation."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+
+from weatherinsight import db
+
+log = logging.getLogger("weatherinsight")
+console = Console(stderr=True)
+
+
+def log_file():
+    folder = db.project_root() / "logs"
+    folder.mkdir(exist_ok=True)
+    return folder / "weatherinsight.log"
+
+
+def setup_logging(verbose: bool) -> None:
+    """Details go to ``logs/weatherinsight.log``; the terminal gets warnings (or all with ``-v``)."""
+    root = logging.getLogger()
+    if getattr(root, "_weatherinsight_configured", False):
+        return
+    root.setLevel(logging.INFO)
+    handler = logging.FileHandler(log_file(), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    terminal = logging.StreamHandler()
+    terminal.setLevel(logging.INFO if verbose else logging.ERROR)
+    terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(terminal)
+    root._weatherinsight_configured = True  # type: ignore[attr-defined]
+
+
+class IsoDate(click.ParamType):
+    """An ISO date (YYYY-MM-DD)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d").date()
+        except ValueError:
+            self.fail(f"{value!r} is not a date in the form YYYY-MM-DD", param, ctx)
+
+
+ISO_DATE = IsoDate()
+
+
+def one_line(error: BaseException) -> str:
+    """The most telling single line of an error (dlt wraps the real cause in several lines)."""
+    cause = error
+    while getattr(cause, "exception", None) is not None or cause.__cause__ is not None:
+        cause = getattr(cause, "exception", None) or cause.__cause__
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__
+
+
+def user_errors(*error_types: type[BaseException]) -> Callable:
+    """Turn the listed exceptions (and database errors) into one line and exit code 1."""
+
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except (db.DatabaseError, *error_types) as error:
+                log.exception("command failed")
+                raise click.ClickException(one_line(error)) from error
+
+        return wrapper
+
+    return decorate

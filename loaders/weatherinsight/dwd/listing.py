@@ -1,0 +1,130 @@
+"""Find and fetch DWD files over HTTP.
+
+Directory listings are read from the server itself: DWD's open-data server (an autoindex page
+with name, modification time and size per file) and the plain listing of
+``python -m http.server`` (names only; size and Last-Modified then come from a HEAD request).
+Downloads retry with backoff through dlt's requests helper and stream to a temporary file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import IO
+from urllib.parse import unquote, urljoin
+
+import requests
+from dlt.sources.helpers.requests import Client
+
+from weatherinsight.dwd.settings import HTTP_TIMEOUT
+
+log = logging.getLogger(__name__)
+
+_ENTRY = re.compile(
+    r'<a href="(?P<href>[^"?/][^"]*)">[^<]*</a>'
+    r"(?:\s+(?P<stamp>\d{2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2})\s+(?P<size>\d+|-))?"
+)
+
+
+class SourceUnreachable(RuntimeError):
+    """The base URL cannot be reached at all."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file on the server as its listing describes it."""
+
+    url: str
+    name: str
+    size: int | None
+    last_modified: datetime | None
+
+    @property
+    def version(self) -> dict:
+        """What identifies this delivery in loader state: unchanged version = nothing to fetch."""
+        stamp = self.last_modified.isoformat() if self.last_modified else None
+        return {"size": self.size, "last_modified": stamp}
+
+
+def make_client(max_attempts: int = 5, backoff_factor: float = 1.0) -> requests.Session:
+    """An HTTP session that retries connection errors and 429/5xx answers with exponential backoff."""
+    client = Client(
+        request_timeout=HTTP_TIMEOUT,
+        request_max_attempts=max_attempts,
+        request_backoff_factor=backoff_factor,
+        raise_for_status=True,
+    )
+    return client.session
+
+
+def check_reachable(session: requests.Session, url: str) -> None:
+    """Raise :class:`SourceUnreachable` with one readable line when ``url`` cannot be listed."""
+    try:
+        session.get(url, timeout=HTTP_TIMEOUT)
+    except requests.RequestException as error:
+        reason = type(error).__name__
+        if isinstance(error, requests.HTTPError) and error.response is not None:
+            reason = f"HTTP {error.response.status_code}"
+        raise SourceUnreachable(f"cannot reach {url} ({reason})") from error
+
+
+def list_directory(session: requests.Session, url: str) -> list[RemoteFile]:
+    """List the files (not sub-folders) of one directory; a folder the server lacks lists as empty."""
+    try:
+        response = session.get(url, timeout=HTTP_TIMEOUT)
+    except requests.HTTPError as error:
+        if error.response is not None and error.response.status_code == 404:
+            log.info("no folder %s on the server", url)
+            return []
+        raise
+    files = []
+    for match in _ENTRY.finditer(response.text):
+        name = unquote(match["href"])
+        if name.endswith("/"):
+            continue
+        size = int(match["size"]) if match["size"] and match["size"].isdigit() else None
+        stamp = (
+            datetime.strptime(match["stamp"], "%d-%b-%Y %H:%M").replace(tzinfo=timezone.utc) if match["stamp"] else None
+        )
+        files.append(RemoteFile(urljoin(url, match["href"]), name, size, stamp))
+    return files
+
+
+def complete_versions(session: requests.Session, files: list[RemoteFile]) -> list[RemoteFile]:
+    """Fill in size and Last-Modified with HEAD requests where the listing did not give them."""
+    completed = []
+    for remote in files:
+        if remote.size is None or remote.last_modified is None:
+            head = session.head(remote.url, timeout=HTTP_TIMEOUT, allow_redirects=True)
+            length = head.headers.get("Content-Length")
+            modified = head.headers.get("Last-Modified")
+            remote = RemoteFile(
+                remote.url,
+                remote.name,
+                int(length) if length else remote.size,
+                parsedate_to_datetime(modified).astimezone(timezone.utc) if modified else remote.last_modified,
+            )
+        completed.append(remote)
+    return completed
+
+
+def download(session: requests.Session, remote: RemoteFile, chunk_bytes: int = 1 << 20) -> IO[bytes]:
+    """Stream ``remote`` into a temporary file (deleted on close) and return it rewound.
+
+    Raises :class:`requests.RequestException` when the transfer fails or ends short of
+    the announced size.
+    """
+    target = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
+    with session.get(remote.url, stream=True, timeout=HTTP_TIMEOUT) as response:
+        for chunk in response.iter_content(chunk_bytes):
+            target.write(chunk)
+    received = target.tell()
+    if remote.size is not None and received != remote.size:
+        target.close()
+        raise requests.exceptions.ContentDecodingError(f"received {received} of {remote.size} bytes from {remote.url}")
+    target.seek(0)
+    return target

@@ -1,0 +1,285 @@
+"""Parsers for DWD CDC hourly files: product files, archive metadata and station lists.
+
+One generic product-file parser serves every product; the product catalogue in
+:mod:`weatherinsight.dwd.settings` says which columns to expect. Parsing is vectorised with
+pyarrow and streams in batches, so memory stays flat however large a file is. Rows that do not
+parse are returned as rejects (with their reason) instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from weatherinsight.dwd.settings import BATCH_ROWS, MISSING_VALUE, Product
+
+UTC = timezone.utc
+_INT_PATTERN = r"^-?\d+$"
+_FLOAT_PATTERN = r"^-?\d+(\.\d+)?$"
+_MESS_DATUM_PATTERN = r"^\d{10}$"
+ARCHIVE_NAME = re.compile(
+    r"^stundenwerte_(?P<code>[A-Z0-9]+)_(?P<station>\d{5})_"
+    r"(?:(?P<first>\d{8})_(?P<last>\d{8})_hist|akt)\.zip$"
+)
+
+
+class ParseError(ValueError):
+    """A whole file cannot be parsed (its reason goes to quarantine)."""
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A half-open window [start, end) of UTC observation time; ``None`` means unbounded."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def overlaps_days(self, first: date, last: date) -> bool:
+        """Whether the window meets the whole days ``first``..``last`` (inclusive)."""
+        # a file's local days may be one hour off UTC (MEZ): widen by a day on both sides
+        first_at = datetime.combine(first - timedelta(days=1), datetime.min.time(), UTC)
+        after_last = datetime.combine(last + timedelta(days=2), datetime.min.time(), UTC)
+        return (self.end is None or first_at < self.end) and (self.start is None or self.start < after_last)
+
+
+@dataclass
+class ParsedBatch:
+    """Parsed rows of one batch and the rows that had to be rejected."""
+
+    table: pa.Table
+    rejects: list[tuple[str, str]] = field(default_factory=list)  # (raw line, reason)
+
+
+def parse_mez_periods(text: str) -> list[tuple[int, int]]:
+    """Return the periods (``YYYYMMDD`` first and last day) whose hours a ``Metadaten_Parameter`` file
+    states in MEZ (UTC+1). Everything else is UTC.
+    """
+    periods: set[tuple[int, int]] = set()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = [name.strip().lower() for name in lines[0].split(";")]
+    try:
+        first_col, last_col = header.index("von_datum"), header.index("bis_datum")
+        info_col = header.index("zusatz-info")
+    except ValueError:
+        return []
+    for line in lines[1:]:
+        fields = line.split(";")
+        if len(fields) <= info_col or not fields[first_col].strip().isdigit():
+            continue  # legend and footer lines
+        if re.search(r"\bMEZ\b", fields[info_col]):
+            periods.add((int(fields[first_col]), int(fields[last_col])))
+    return sorted(periods)
+
+
+def _parse_header(line: bytes) -> list[str]:
+    names = [name.strip() for name in line.decode("latin-1").strip().split(";")]
+    if names and names[-1].lower() == "eor":
+        names = names[:-1]
+    return names
+
+
+def _reject_lines(table: pa.Table, mask: pa.Array) -> list[str]:
+    rows = table.drop_columns(["source_row_number"]).filter(mask).to_pylist()
+    return [";".join(str(value) for value in row.values()) for row in rows]
+
+
+def parse_product_file(
+    stream: io.BufferedIOBase,
+    product: Product,
+    station_id: int,
+    mez_periods: Sequence[tuple[int, int]] = (),
+    windows: Sequence[TimeWindow] = (TimeWindow(),),
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[ParsedBatch]:
+    """Stream a ``produkt_*_stunde_*.txt`` file as Arrow batches with typed, UTC-normalised columns.
+
+    Output columns: ``station_id``, ``observed_at`` (UTC), ``quality_level`` and the product's
+    measures under lower-case DWD names, ``-999`` turned into NULL. Only rows inside one of
+    ``windows`` are kept. Rows with the wrong number of fields, non-numeric values, a malformed
+    ``MESS_DATUM`` or another station's id are rejected with a reason.
+    """
+    header_line = stream.readline()
+    names = _parse_header(header_line)
+    expected = ["STATIONS_ID", "MESS_DATUM", product.quality_column]
+    if names[:3] != expected:
+        raise ParseError(f"unexpected header {names[:3]} (expected {expected})")
+    measures = {measure.source_column: measure for measure in product.measures}
+    missing = [name for name in measures if name not in names]
+    if missing:
+        raise ParseError(f"product file lacks columns {missing}")
+
+    positional = [f"c{index}" for index in range(len(names) + 1)]  # + the trailing eor column
+    invalid_rows: list[tuple[str, str]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid_rows.append(
+            ((row.text or "").strip(), f"expected {row.expected_columns} fields, found {row.actual_columns}")
+        )
+        return "skip"
+
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(column_names=positional, block_size=batch_rows * 64),
+        parse_options=pacsv.ParseOptions(delimiter=";", invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in positional},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    rows_read = 0
+    for record_batch in reader:
+        rejects = invalid_rows[:]
+        invalid_rows.clear()
+        raw = pa.Table.from_batches([record_batch]).drop_columns([positional[-1]])
+        raw = raw.rename_columns(names)
+        raw = pa.table({name: pc.utf8_trim_whitespace(raw[name]) for name in names})
+        # 1-based data row number within the file: a deterministic last tie-breaker downstream
+        row_numbers = pa.array(range(rows_read + 1, rows_read + raw.num_rows + 1), pa.int64())
+        rows_read += raw.num_rows
+        raw = raw.append_column("source_row_number", row_numbers)
+        yield _typed_batch(raw, product, measures, station_id, mez_periods, windows, rejects)
+    if invalid_rows:  # rows rejected after the last batch was read
+        yield ParsedBatch(empty_table(product), invalid_rows[:])
+
+
+def _check(raw: pa.Table, column: str, pattern: str, reason: str) -> tuple[pa.Array, str]:
+    return pc.match_substring_regex(raw[column], pattern), reason
+
+
+def _typed_batch(
+    raw: pa.Table,
+    product: Product,
+    measures: dict,
+    station_id: int,
+    mez_periods: Sequence[tuple[int, int]],
+    windows: Sequence[TimeWindow],
+    rejects: list[tuple[str, str]],
+) -> ParsedBatch:
+    checks = [
+        _check(raw, "STATIONS_ID", _INT_PATTERN, "STATIONS_ID is not a number"),
+        _check(raw, "MESS_DATUM", _MESS_DATUM_PATTERN, "MESS_DATUM is not YYYYMMDDHH"),
+        _check(raw, product.quality_column, _INT_PATTERN, f"{product.quality_column} is not a number"),
+    ]
+    for name, measure in measures.items():
+        if measure.kind != "text":
+            pattern = _FLOAT_PATTERN if measure.kind == "float" else _INT_PATTERN
+            checks.append(_check(raw, name, pattern, f"{name} is not a {measure.kind}"))
+    valid = pa.array([True] * raw.num_rows, pa.bool_())
+    for ok, reason in checks:
+        bad = pc.and_(valid, pc.invert(ok))
+        if pc.any(bad).as_py():
+            rejects.extend((line, reason) for line in _reject_lines(raw, bad))
+        valid = pc.and_(valid, ok)
+    raw = raw.filter(valid)
+
+    stations = pc.cast(raw["STATIONS_ID"], pa.int32())
+    foreign = pc.not_equal(stations, station_id)
+    if pc.any(foreign).as_py():
+        rejects.extend(
+            (line, f"station id differs from the archive's station {station_id}")
+            for line in _reject_lines(raw, foreign)
+        )
+        raw = raw.filter(pc.invert(foreign))
+        stations = pc.cast(raw["STATIONS_ID"], pa.int32())
+
+    local = pc.strptime(raw["MESS_DATUM"], format="%Y%m%d%H", unit="s")
+    observed = pc.cast(local, pa.int64())
+    if mez_periods:
+        hours = pc.cast(raw["MESS_DATUM"], pa.int64())
+        in_mez = pa.array([False] * raw.num_rows, pa.bool_())
+        for first, last in mez_periods:
+            inside = pc.and_(pc.greater_equal(hours, first * 100), pc.less_equal(hours, last * 100 + 23))
+            in_mez = pc.or_(in_mez, inside)
+        observed = pc.subtract(observed, pc.multiply(pc.cast(in_mez, pa.int64()), 3600))
+    observed_at = pc.cast(pc.cast(observed, pa.timestamp("s")), pa.timestamp("us", tz="UTC"))
+
+    columns: dict[str, pa.Array] = {
+        "station_id": stations,
+        "observed_at": observed_at,
+        "quality_level": _nullify(pc.cast(raw[product.quality_column], pa.int16())),
+    }
+    for name, measure in measures.items():
+        if measure.kind == "text":
+            values = raw[name]
+            columns[measure.raw_column] = pc.if_else(pc.equal(values, MISSING_VALUE), None, values)
+        else:
+            arrow_type = pa.float64() if measure.kind == "float" else pa.int32()
+            columns[measure.raw_column] = _nullify(pc.cast(raw[name], arrow_type))
+    columns["source_row_number"] = raw["source_row_number"]
+    table = pa.table(columns)
+    return ParsedBatch(table.filter(_window_mask(table["observed_at"], windows)), rejects)
+
+
+def _nullify(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, -999), None, values)
+
+
+def _window_mask(observed_at: pa.ChunkedArray, windows: Sequence[TimeWindow]) -> pa.Array:
+    mask = pa.array([False] * len(observed_at), pa.bool_())
+    for window in windows:
+        inside = pa.array([True] * len(observed_at), pa.bool_())
+        if window.start is not None:
+            inside = pc.and_(inside, pc.greater_equal(observed_at, pa.scalar(window.start, observed_at.type)))
+        if window.end is not None:
+            inside = pc.and_(inside, pc.less(observed_at, pa.scalar(window.end, observed_at.type)))
+        mask = pc.or_(mask, inside)
+    return mask
+
+
+def empty_table(product: Product) -> pa.Table:
+    kinds = {"float": pa.float64(), "int": pa.int32(), "text": pa.string()}
+    fields = [
+        pa.field("station_id", pa.int32()),
+        pa.field("observed_at", pa.timestamp("us", tz="UTC")),
+        pa.field("quality_level", pa.int16()),
+    ] + [pa.field(measure.raw_column, kinds[measure.kind]) for measure in product.measures]
+    fields.append(pa.field("source_row_number", pa.int64()))
+    return pa.schema(fields).empty_table()
+
+
+STATION_LINE = re.compile(
+    r"^(?P<station_id>\d+)\s+(?P<first>\d{8})\s+(?P<last>\d{8})\s+(?P<height>-?\d+(?:\.\d+)?)\s+"
+    r"(?P<latitude>-?\d+\.\d+)\s+(?P<longitude>-?\d+\.\d+)\s+(?P<name>.*?)\s*$"
+)
+#: Offset of the ``Bundesland`` column in the fixed-width station lists.
+STATE_OFFSET = 102
+
+
+def parse_station_list(content: bytes) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Parse a fixed-width, latin-1 ``*_Stundenwerte_Beschreibung_Stationen.txt`` station list.
+
+    Returns the station rows and the rejected lines with their reason.
+    """
+    rows: list[dict] = []
+    rejects: list[tuple[str, str]] = []
+    lines = content.decode("latin-1").splitlines()
+    for line in lines[2:]:  # header line and dashed line
+        if not line.strip():
+            continue
+        match = STATION_LINE.match(line[:STATE_OFFSET])
+        if match is None:
+            rejects.append((line.rstrip(), "station line does not match the fixed-width layout"))
+            continue
+        rows.append(
+            {
+                "station_id": int(match["station_id"]),
+                "first_observed_on": datetime.strptime(match["first"], "%Y%m%d").date(),
+                "last_observed_on": datetime.strptime(match["last"], "%Y%m%d").date(),
+                "height_m": float(match["height"]),
+                "latitude": float(match["latitude"]),
+                "longitude": float(match["longitude"]),
+                "station_name": match["name"].strip(),
+                "state": line[STATE_OFFSET:].strip(),
+            }
+        )
+    return rows, rejects

@@ -1,0 +1,122 @@
+"""The DWD load as one call: plan from listings and state, run the dlt pipeline, summarise."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+
+from weatherinsight import db
+from weatherinsight.dwd import LoadStats, Progress, dwd_hourly
+from weatherinsight.dwd.listing import make_client
+from weatherinsight.dwd.parser import TimeWindow
+from weatherinsight.dwd.plan import Plan, plan_load
+from weatherinsight.dwd.settings import DATASET_NAME, PIPELINE_NAME, PRODUCTS, Product, resolve_product
+
+log = logging.getLogger(__name__)
+
+
+class LoadRequestError(ValueError):
+    """The request itself is wrong (unknown product, bad window…); one readable line."""
+
+
+@dataclass
+class LoadResult:
+    """What a load did, for the summary."""
+
+    plan: Plan
+    stats: LoadStats = field(default_factory=LoadStats)
+    seconds: float = 0.0
+    load_info: LoadInfo | None = None
+    dry_run: bool = False
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(rows for table, rows in self.stats.rows_by_table.items() if table != "station_lists")
+
+
+def parse_products(names: str | Sequence[str] | None) -> list[Product]:
+    if not names:
+        return list(PRODUCTS.values())
+    items = names.split(",") if isinstance(names, str) else list(names)
+    products = []
+    for name in (item for item in items if item.strip()):
+        try:
+            product = resolve_product(name)
+        except KeyError:
+            known = ", ".join(PRODUCTS)
+            raise LoadRequestError(f"unknown product {name.strip()!r} (known: {known})") from None
+        if product not in products:
+            products.append(product)
+    return products
+
+
+def parse_stations(ids: str | Sequence[int] | None) -> set[int] | None:
+    if not ids:
+        return None
+    items = ids.split(",") if isinstance(ids, str) else list(ids)
+    stations = set()
+    for item in items:
+        text = str(item).strip()
+        if not text.isdigit() or not 0 < int(text) < 100_000:
+            raise LoadRequestError(f"invalid station id {text!r} (expected a DWD station number such as 44 or 01975)")
+        stations.add(int(text))
+    return stations
+
+
+def make_window(start: date | None, end: date | None) -> TimeWindow:
+    if start is not None and end is not None and end <= start:
+        raise LoadRequestError(f"end {end.isoformat()} is not after start {start.isoformat()}")
+    as_utc = lambda day: datetime(day.year, day.month, day.day, tzinfo=timezone.utc) if day else None  # noqa: E731
+    return TimeWindow(as_utc(start), as_utc(end))
+
+
+def make_pipeline(connection: db.Connection, pipelines_dir: str | None = None) -> dlt.Pipeline:
+    """The ``dwd_hourly`` pipeline writing to the ``raw_dwd`` dataset of the warehouse."""
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt.destinations.postgres(credentials=connection.dlt_credentials),
+        dataset_name=DATASET_NAME,
+        pipelines_dir=pipelines_dir or os.environ.get("WEATHERINSIGHT_PIPELINES_DIR") or None,
+    )
+
+
+def known_files(pipeline: dlt.Pipeline) -> dict:
+    """Files already loaded per loader state (restored from the destination when the local copy is gone)."""
+    pipeline.sync_destination()
+    return dict(pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("files", {}))
+
+
+def load_dwd(
+    base_url: str,
+    products: list[Product],
+    stations: set[int] | None,
+    window: TimeWindow,
+    connection: db.Connection,
+    dry_run: bool = False,
+    progress_factory: Callable[[Plan], Progress] | None = None,
+    pipelines_dir: str | None = None,
+) -> LoadResult:
+    """Load DWD hourly observations for ``products``, ``stations`` and ``window`` into ``raw_dwd``."""
+    started = time.perf_counter()
+    db.connect(connection).close()  # fail fast, with one line, before touching anything
+    session = make_client()
+    pipeline = make_pipeline(connection, pipelines_dir)
+    known = known_files(pipeline)
+    plan = plan_load(session, base_url, products, stations, window, known)
+    result = LoadResult(plan=plan, dry_run=dry_run)
+    first_load = not known
+    if dry_run or (not plan.tasks and not first_load):
+        result.seconds = time.perf_counter() - started
+        return result
+    progress = progress_factory(plan) if progress_factory else Progress()
+    source = dwd_hourly(plan.tasks, session, result.stats, progress)
+    result.load_info = pipeline.run(source, loader_file_format="csv")
+    result.seconds = time.perf_counter() - started
+    return result
