@@ -1,0 +1,105 @@
+{#- Mean, minimum, maximum and sample standard deviation of one hourly measure. -#}
+{% macro measure_statistics(measure) -%}
+        avg({{ measure }}) as {{ measure }}_mean,
+        min({{ measure }}) as {{ measure }}_min,
+        max({{ measure }}) as {{ measure }}_max,
+        stddev_samp({{ measure }}) as {{ measure }}_stddev
+{%- endmacro %}
+
+{#- Quarterly features per station from an hourly fact: coverage of `main_measure` (observed
+    hours / hours in the UTC quarter) beside statistics of `measures` and any `extra` aggregates
+    (a list of SQL expressions with aliases). Incremental runs rebuild only the station-quarters
+    that hourly rows newer than the watermark fall into. -#}
+{% macro quarterly_features(fact_model, main_measure, measures, extra=[]) -%}
+with
+
+hourly as (
+
+    select * from {{ ref(fact_model) }}
+
+),
+
+{% if is_incremental() %}
+changed_quarters as (
+
+    select distinct
+        station_id,
+        {{ utc_quarter('observed_at') }} as quarter_start
+    from hourly
+    where latest_load_id > {{ load_watermark() }}
+
+),
+{% endif %}
+
+hours_in_scope as (
+
+    select
+        hourly.*,
+        {{ utc_quarter('hourly.observed_at') }} as quarter_start
+    from hourly
+    {% if is_incremental() %}
+    inner join changed_quarters
+        on
+            hourly.station_id = changed_quarters.station_id
+            and {{ utc_quarter('hourly.observed_at') }} = changed_quarters.quarter_start
+    {% endif %}
+
+),
+
+aggregated as (
+
+    select
+        station_id,
+        quarter_start,
+        count({{ main_measure }}) as observation_count,
+        {%- for measure in measures %}
+        {{ measure_statistics(measure) }},
+        {%- endfor %}
+        {%- for aggregate in extra %}
+        {{ aggregate.expression }} as {{ aggregate.name }},
+        {%- endfor %}
+        max(latest_load_id) as latest_load_id
+    from hours_in_scope
+    group by station_id, quarter_start
+
+),
+
+final as (
+
+    select
+        -- ids
+        station_id,
+        cast(extract(year from quarter_start) as integer) as year,
+        cast(extract(quarter from quarter_start) as integer) as quarter,
+        quarter_start at time zone 'UTC' as quarter_start_at,
+
+        -- coverage
+        observation_count,
+        cast(
+            extract(epoch from (quarter_start + interval '3 months') - quarter_start) / 3600 as integer
+        ) as expected_hours,
+        cast(
+            observation_count
+            / (extract(epoch from (quarter_start + interval '3 months') - quarter_start) / 3600)
+            as numeric(9, 6)
+        ) as coverage_ratio,
+
+        -- statistics
+        {%- for measure in measures %}
+        {{ measure }}_mean,
+        {{ measure }}_min,
+        {{ measure }}_max,
+        {{ measure }}_stddev,
+        {%- endfor %}
+        {%- for aggregate in extra %}
+        {{ aggregate.name }},
+        {%- endfor %}
+
+        -- lineage
+        latest_load_id
+    from aggregated
+
+)
+
+select * from final
+{%- endmacro %}

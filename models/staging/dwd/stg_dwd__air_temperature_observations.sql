@@ -1,0 +1,31 @@
+with
+
+source as (
+
+    select * from {{ source('raw_dwd', 'air_temperature') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        station_id,
+        observed_at,
+
+        -- measures (DWD's -999 is already NULL in raw)
+        cast(tt_tu as double precision) as temperature_c,
+        cast(rf_tu as double precision) as relative_humidity_pct,
+
+        {{ dwd_delivery_columns() }}
+    from source
+
+),
+
+final as (
+
+    select * from renamed
+
+)
+
+select * from final

@@ -1,0 +1,37 @@
+with
+
+source as (
+
+    select * from {{ source('raw_dwd', 'quarantine') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        product as product_name,
+        source_file,
+
+        -- what was rejected and why
+        raw_line,
+        reason,
+        raw_line is null as is_whole_file,
+
+        -- delivery
+        release,
+        cast(_dlt_load_id as numeric) as load_id,
+
+        -- timestamps
+        quarantined_at
+    from source
+
+),
+
+final as (
+
+    select * from renamed
+
+)
+
+select * from final

@@ -1,0 +1,30 @@
+with
+
+source as (
+
+    select * from {{ source('raw_dwd', 'sun') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        station_id,
+        observed_at,
+
+        -- measures (DWD's -999 is already NULL in raw)
+        cast(sd_so as double precision) as sunshine_minutes,
+
+        {{ dwd_delivery_columns() }}
+    from source
+
+),
+
+final as (
+
+    select * from renamed
+
+)
+
+select * from final
