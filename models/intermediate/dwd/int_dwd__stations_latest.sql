@@ -10,10 +10,10 @@ list_entries as (
 ranked as (
 
     select
-        list_entries.*,
+        *,
         row_number() over (
             partition by station_id
-            order by file_last_modified desc nulls last, load_id desc, product_name, release
+            order by file_last_modified desc nulls last, load_id desc, product_name asc, release asc
         ) as recency_rank,
         min(first_observed_on) over (partition by station_id) as station_first_observed_on,
         max(last_observed_on) over (partition by station_id) as station_last_observed_on

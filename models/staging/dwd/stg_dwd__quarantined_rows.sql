@@ -16,14 +16,16 @@ renamed as (
         -- what was rejected and why
         raw_line,
         reason,
-        raw_line is null as is_whole_file,
 
         -- delivery
         release,
         cast(_dlt_load_id as numeric) as load_id,
 
         -- timestamps
-        quarantined_at
+        quarantined_at,
+
+        -- flags
+        raw_line is null as is_whole_file
     from source
 
 ),
