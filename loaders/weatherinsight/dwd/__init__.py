@@ -278,7 +278,6 @@ def dwd_hourly(
             dlt.resource(
                 _resource_rows(resource_tasks, session, stats, progress),
                 name=name,
-                table_name=name,
                 write_disposition="append",
             )
         )

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urljoin
 import requests
 from dlt.sources.helpers.requests import Client
 
-from weatherinsight.dwd.settings import HTTP_TIMEOUT
+from weatherinsight.dwd.settings import HTTP_BACKOFF_SECONDS, HTTP_MAX_ATTEMPTS, HTTP_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ class RemoteFile:
         return {"size": self.size, "last_modified": stamp}
 
 
-def make_client(max_attempts: int = 5, backoff_factor: float = 1.0) -> requests.Session:
+def make_client(
+    max_attempts: int = HTTP_MAX_ATTEMPTS, backoff_factor: float = HTTP_BACKOFF_SECONDS
+) -> requests.Session:
     """An HTTP session that retries connection errors and 429/5xx answers with exponential backoff."""
     client = Client(
         request_timeout=HTTP_TIMEOUT,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 import dlt
+import requests
 from dlt.common.pipeline import LoadInfo
 
 from weatherinsight import db
@@ -102,11 +103,12 @@ def load_dwd(
     dry_run: bool = False,
     progress_factory: Callable[[Plan], Progress] | None = None,
     pipelines_dir: str | None = None,
+    session: requests.Session | None = None,
 ) -> LoadResult:
     """Load DWD hourly observations for ``products``, ``stations`` and ``window`` into ``raw_dwd``."""
     started = time.perf_counter()
     db.connect(connection).close()  # fail fast, with one line, before touching anything
-    session = make_client()
+    session = session or make_client()
     pipeline = make_pipeline(connection, pipelines_dir)
     known = known_files(pipeline)
     plan = plan_load(session, base_url, products, stations, window, known)

@@ -7,6 +7,7 @@ mirrors this catalogue for dbt (a test keeps both in step).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 #: DWD's open-data root; ``--base-url`` replaces it with a mirror laid out the same way.
@@ -24,6 +25,9 @@ DATASET_NAME = "raw_dwd"
 BATCH_ROWS = 100_000
 #: HTTP timeouts in seconds (connect, read).
 HTTP_TIMEOUT = (10, 120)
+#: Attempts per HTTP request (connection errors, 429 and 5xx are retried with exponential backoff).
+HTTP_MAX_ATTEMPTS = int(os.environ.get("WEATHERINSIGHT_HTTP_ATTEMPTS", "5"))
+HTTP_BACKOFF_SECONDS = float(os.environ.get("WEATHERINSIGHT_HTTP_BACKOFF", "1.0"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,148 @@
+"""Shared fixtures: a real PostgreSQL (embedded unless PGHOST is set) with a fresh database per
+test, and a local HTTP mirror of DWD's server on 127.0.0.1 built from the committed real files."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from weatherinsight import db
+from weatherinsight.dwd.listing import make_client
+from weatherinsight.dwd.settings import HOURLY_PATH
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_MIRROR = REPO / "sample_data" / "dwd_mirror"
+DELIVERIES = REPO / "tests" / "fixtures" / "dwd_deliveries"
+VENV_BIN = Path(sys.executable).parent
+
+
+class _MirrorHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the mirror folder; paths in ``failing`` answer HTTP 500 (a real server fault)."""
+
+    failing: set[str] = set()
+    requests_seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.requests_seen.append(self.path)
+        if self.path in self.failing:
+            self.send_error(500, "injected fault")
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - silence the access log
+        pass
+
+
+@dataclass
+class Mirror:
+    """A local DWD mirror: a folder laid out like opendata.dwd.de, served on 127.0.0.1."""
+
+    root: Path
+    base_url: str
+    failing: set[str] = field(default_factory=set)
+    requests_seen: list[str] = field(default_factory=list)
+
+    @property
+    def hourly(self) -> Path:
+        return self.root / HOURLY_PATH
+
+    def replace(self, relative: str, source: Path) -> None:
+        """Publish another version of a file (as DWD does when it republishes an archive)."""
+        target = self.hourly / relative
+        shutil.copyfile(source, target)
+        stamp = target.stat().st_mtime + 3600  # a new Last-Modified, as on the real server
+        os.utime(target, (stamp, stamp))
+
+    def fail(self, relative: str) -> None:
+        self.failing.add("/" + HOURLY_PATH + relative)
+
+    def downloads(self, suffix: str = ".zip") -> list[str]:
+        return [path for path in self.requests_seen if path.endswith(suffix)]
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Iterator[Mirror]:
+    root = tmp_path / "mirror"
+    shutil.copytree(SAMPLE_MIRROR, root)
+    failing: set[str] = set()
+    seen: list[str] = []
+    handler = type("Handler", (_MirrorHandler,), {"failing": failing, "requests_seen": seen})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}/", failing, seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def server() -> db.Connection:
+    """The PostgreSQL server under test (started once, left running like `weatherinsight db up`)."""
+    return db.resolve(start=True)
+
+
+@pytest.fixture
+def database(server: db.Connection) -> Iterator[db.Connection]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    connection = server.with_database(f"wi_test_{uuid.uuid4().hex[:10]}")
+    db.ensure_database(connection)
+    try:
+        yield connection
+    finally:
+        db.drop_database(connection)
+
+
+@pytest.fixture
+def pipelines_dir(tmp_path: Path) -> str:
+    return str(tmp_path / "pipelines")
+
+
+@pytest.fixture
+def http_session():
+    """Quick retries so fault tests do not wait for production backoff."""
+    return make_client(max_attempts=2, backoff_factor=0.05)
+
+
+def query(connection: db.Connection, sql: str, params: tuple = ()) -> list[tuple]:
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params or None)
+            return cursor.fetchall()
+    finally:
+        conn.close()
+
+
+def cli_env(connection: db.Connection, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env.update(connection.env())
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(VENV_BIN / "weatherinsight"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+
+
+def run_dbt(connection: db.Connection, *args: str, target_path: Path) -> subprocess.CompletedProcess:
+    """Run real dbt in the project against ``connection`` (own target folder per test)."""
+    env = cli_env(connection, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    return subprocess.run(
+        [str(VENV_BIN / "dbt"), *args, "--target-path", str(target_path), "--log-path", str(target_path / "logs")],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=1200,
+    )

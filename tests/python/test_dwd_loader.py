@@ -1,0 +1,144 @@
+"""The dlt loader against a local HTTP mirror and a real PostgreSQL: given files on the mirror,
+when a load runs, then these raw rows, this state, these quarantined files."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import date
+
+from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query
+
+from weatherinsight.dwd.service import load_dwd, make_window, parse_products, parse_stations
+from weatherinsight.dwd.settings import HOURLY_PATH
+
+
+def load(mirror: Mirror, database, pipelines_dir, products="wind", stations="1975", start=None, end=None,
+         session=None, dry_run=False):
+    return load_dwd(
+        mirror.base_url, parse_products(products), parse_stations(stations), make_window(start, end), database,
+        dry_run=dry_run, pipelines_dir=pipelines_dir, session=session,
+    )
+
+
+def raw_count(database, table: str) -> int:
+    return query(database, f"select count(*) from raw_dwd.{table}")[0][0]
+
+
+def test_load_keeps_delivery_metadata(mirror, database, pipelines_dir) -> None:
+    result = load(mirror, database, pipelines_dir)
+    assert result.stats.rows_by_table["wind"] == 13200
+    assert raw_count(database, "wind") == 13200
+    row = query(database, "select release, source_file, file_size, file_created_at::date, _dlt_load_id "
+                          "from raw_dwd.wind limit 1")[0]
+    assert row[0] == "recent"
+    assert row[1] == "wind/recent/stundenwerte_FF_01975_akt.zip"
+    assert row[2] == (mirror.hourly / row[1]).stat().st_size
+    assert row[3] == date(2021, 9, 19)  # DWD's own time stamp inside the archive
+    assert row[4]
+    # station lists of the product are loaded too, and every raw table exists for dbt
+    assert raw_count(database, "station_lists") == 2 * 525
+    assert raw_count(database, "air_temperature") == 0
+
+
+def test_second_run_downloads_and_loads_nothing(mirror, database, pipelines_dir) -> None:
+    load(mirror, database, pipelines_dir)
+    downloads_before = len(mirror.downloads())
+    again = load(mirror, database, pipelines_dir)
+    assert again.plan.tasks == []
+    assert again.rows_loaded == 0
+    assert len(mirror.downloads()) == downloads_before
+    assert raw_count(database, "wind") == 13200
+
+
+def test_state_survives_a_lost_working_folder(mirror, database, tmp_path) -> None:
+    load(mirror, database, str(tmp_path / "first"))
+    again = load(mirror, database, str(tmp_path / "second"))  # state restored from the destination
+    assert again.plan.tasks == [] and raw_count(database, "wind") == 13200
+
+
+def test_window_loads_only_its_hours_and_widening_fetches_the_rest(mirror, database, pipelines_dir) -> None:
+    load(mirror, database, pipelines_dir, start=date(2021, 1, 1), end=date(2021, 2, 1))
+    assert query(database, "select count(*), min(observed_at)::date, max(observed_at)::date from raw_dwd.wind") == [
+        (744, date(2021, 1, 1), date(2021, 1, 31))
+    ]
+    wider = load(mirror, database, pipelines_dir, start=date(2020, 12, 1), end=date(2021, 3, 1))
+    assert wider.rows_loaded == (31 + 28) * 24  # December and February only
+    assert query(database, "select count(*), count(distinct observed_at) from raw_dwd.wind") == [(2160, 2160)]
+    same = load(mirror, database, pipelines_dir, start=date(2021, 1, 1), end=date(2021, 2, 1))
+    assert same.plan.tasks == []
+
+
+def test_historical_archives_outside_the_window_are_not_downloaded(mirror, database, pipelines_dir) -> None:
+    load(mirror, database, pipelines_dir, stations="2115", start=date(2024, 6, 1), end=date(2025, 1, 1))
+    assert not any("_hist.zip" in path for path in mirror.downloads())
+    assert query(database, "select distinct release from raw_dwd.wind") == [("recent",)]
+
+
+def test_republished_file_is_loaded_again_and_both_deliveries_kept(mirror, database, pipelines_dir) -> None:
+    relative = "wind/recent/stundenwerte_FF_01975_akt.zip"
+    current = SAMPLE_MIRROR / HOURLY_PATH / relative  # DWD's download of 2021-09-19
+    mirror.replace(relative, DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip")
+    load(mirror, database, pipelines_dir)
+    mirror.replace(relative, current)
+    second = load(mirror, database, pipelines_dir)
+    assert [task.path for task in second.plan.tasks] == [relative]
+    assert query(database, "select file_created_at::date, count(*) from raw_dwd.wind group by 1 order by 1") == [
+        (date(2021, 8, 27), 13200), (date(2021, 9, 19), 13200),
+    ]
+
+
+def test_truncated_zip_is_quarantined_and_other_stations_carry_on(mirror, database, pipelines_dir) -> None:
+    broken = mirror.hourly / "wind/recent/stundenwerte_FF_01975_akt.zip"
+    content = broken.read_bytes()
+    broken.write_bytes(content[: len(content) // 2])
+    result = load(mirror, database, pipelines_dir, stations="")
+    assert result.stats.files_quarantined == 1
+    assert query(database, "select source_file, raw_line, reason like 'unreadable archive%' from raw_dwd.quarantine") == [
+        ("wind/recent/stundenwerte_FF_01975_akt.zip", None, True)
+    ]
+    assert query(database, "select distinct station_id from raw_dwd.wind") == [(2115,)]
+
+
+def test_zip_without_product_file_is_quarantined(mirror, database, pipelines_dir) -> None:
+    target = mirror.hourly / "wind/recent/stundenwerte_FF_01975_akt.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("Metadaten_Geographie_01975.txt", "nothing here")
+    result = load(mirror, database, pipelines_dir)
+    assert result.stats.files_quarantined == 1 and result.rows_loaded == 0
+    assert query(database, "select reason from raw_dwd.quarantine") == [("archive holds 0 product files (expected 1)",)]
+
+
+def test_bad_rows_are_quarantined_and_counted(mirror, database, pipelines_dir) -> None:
+    target = mirror.hourly / "wind/recent/stundenwerte_FF_01975_akt.zip"
+    with zipfile.ZipFile(DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip") as source:
+        member = next(name for name in source.namelist() if name.startswith("produkt_"))
+        lines = source.read(member).decode("ascii").split("\r\n")
+    fields = lines[10].split(";")
+    lines[10] = ";".join([*fields[:2], "    ?", *fields[3:]])  # damage one quality level
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr(member, "\r\n".join(lines))
+    result = load(mirror, database, pipelines_dir)
+    assert result.stats.rows_quarantined == 1
+    assert result.rows_loaded == 13200 - 1
+    assert query(database, "select count(*) from raw_dwd.quarantine where reason = 'QN_3 is not a number'") == [(1,)]
+
+
+def test_http_500_fails_one_file_loads_the_rest_and_a_rerun_retries_it(
+    mirror, database, pipelines_dir, http_session
+) -> None:
+    mirror.fail("wind/recent/stundenwerte_FF_01975_akt.zip")
+    first = load(mirror, database, pipelines_dir, stations="1975,2115", session=http_session,
+                 start=date(2023, 1, 1), end=date(2024, 1, 1))
+    assert first.stats.files_failed == ["wind/recent/stundenwerte_FF_01975_akt.zip"]
+    assert query(database, "select distinct station_id from raw_dwd.wind") == [(2115,)]
+    mirror.failing.clear()
+    second = load(mirror, database, pipelines_dir, stations="1975,2115", session=http_session,
+                  start=date(2023, 1, 1), end=date(2024, 1, 1))
+    assert [task.path for task in second.plan.tasks] == ["wind/recent/stundenwerte_FF_01975_akt.zip"]
+    assert second.stats.files_failed == []
+
+
+def test_dry_run_writes_nothing(mirror, database, pipelines_dir) -> None:
+    result = load(mirror, database, pipelines_dir, dry_run=True)
+    assert len(result.plan.tasks) == 3  # the archive and the product's two station lists
+    assert query(database, "select count(*) from information_schema.schemata where schema_name = 'raw_dwd'") == [(0,)]

@@ -1,0 +1,166 @@
+"""The parser on every real file quirk listed in sample_data/PROVENANCE.md."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+from conftest import SAMPLE_MIRROR
+
+from weatherinsight.dwd.parser import (
+    ParseError,
+    TimeWindow,
+    parse_mez_periods,
+    parse_product_file,
+    parse_station_list,
+)
+from weatherinsight.dwd.settings import HOURLY_PATH, PRODUCTS
+
+HOURLY = SAMPLE_MIRROR / HOURLY_PATH
+UTC = timezone.utc
+
+
+def parse_archive(relative: str, product: str, station: int, windows=(TimeWindow(),)) -> tuple[pa.Table, list]:
+    with zipfile.ZipFile(HOURLY / relative) as archive:
+        names = archive.namelist()
+        parameters = [n for n in names if n.startswith("Metadaten_Parameter") and n.endswith(".txt")]
+        mez = parse_mez_periods(archive.read(parameters[0]).decode("latin-1")) if parameters else []
+        member = next(n for n in names if n.startswith("produkt_"))
+        batches = list(parse_product_file(archive.open(member), PRODUCTS[product], station, mez, windows))
+    rejects = [reject for batch in batches for reject in batch.rejects]
+    return pa.concat_tables([batch.table for batch in batches]), rejects
+
+
+@pytest.mark.parametrize(
+    ("relative", "product", "station", "rows"),
+    [
+        # padded headers: RR `  R1`, FF `   F;   D`, P0 `   P;  P0`, N `V_N_I; V_N`, TD `  TT;  TD`
+        ("precipitation/recent/stundenwerte_RR_00044_akt.zip", "precipitation", 44, 13200),
+        ("wind/recent/stundenwerte_FF_01975_akt.zip", "wind", 1975, 13200),
+        ("pressure/recent/stundenwerte_P0_01975_akt.zip", "pressure", 1975, 13200),
+        ("cloudiness/recent/stundenwerte_N_01975_akt.zip", "cloud_cover", 1975, 13187),
+        ("dew_point/recent/stundenwerte_TD_00044_akt.zip", "dew_point", 44, 13200),
+        # unpadded headers
+        ("air_temperature/recent/stundenwerte_TU_00044_akt.zip", "air_temperature", 44, 13200),
+        ("moisture/recent/stundenwerte_TF_00044_akt.zip", "moisture", 44, 13012),
+        ("sun/recent/stundenwerte_SD_00044_akt.zip", "sun", 44, 10464),
+    ],
+)
+def test_every_product_parses_without_rejects(relative: str, product: str, station: int, rows: int) -> None:
+    table, rejects = parse_archive(relative, product, station)
+    assert rejects == []
+    assert table.num_rows == rows
+    assert set(table["station_id"].to_pylist()) == {station}  # `44` inside the data, `00044` in names
+    assert table.schema.field("observed_at").type == pa.timestamp("us", tz="UTC")
+
+
+def test_missing_values_become_null() -> None:
+    # Ulm hist: RF_TU is -999 three times, TT_TU never (PROVENANCE per-file details)
+    table, _ = parse_archive("air_temperature/historical/stundenwerte_TU_15444_20140901_20181231_hist.zip",
+                             "air_temperature", 15444)
+    assert table.num_rows == 37923
+    assert table["rf_tu"].null_count == 3
+    assert table["tt_tu"].null_count == 0
+    assert -999 not in table["rf_tu"].to_pylist()
+
+
+def test_lf_and_crlf_files_parse_alike() -> None:
+    # the Ulm archives hold LF files (extracted by their repository owner), DWD's own zips CRLF
+    ulm, _ = parse_archive("air_temperature/recent/stundenwerte_TU_15444_akt.zip", "air_temperature", 15444)
+    hamburg, _ = parse_archive("air_temperature/recent/stundenwerte_TU_01975_akt.zip", "air_temperature", 1975)
+    assert ulm.num_rows == 13200 and ulm["tt_tu"].null_count == 63
+    assert hamburg.num_rows > 13000 and hamburg["tt_tu"].null_count < hamburg.num_rows
+
+
+def test_cloud_cover_keeps_its_text_column() -> None:
+    table, _ = parse_archive("cloudiness/recent/stundenwerte_N_01975_akt.zip", "cloud_cover", 1975)
+    assert set(table["v_n_i"].drop_null().to_pylist()) <= {"P", "I"}
+    assert min(table["v_n"].drop_null().to_pylist()) >= -1
+
+
+def test_sunshine_starts_at_hour_three() -> None:
+    table, _ = parse_archive("sun/recent/stundenwerte_SD_00044_akt.zip", "sun", 44)
+    assert table["observed_at"][0].as_py() == datetime(2021, 8, 9, 3, tzinfo=UTC)
+
+
+def test_mez_periods_are_read_from_the_parameter_file() -> None:
+    with zipfile.ZipFile(HOURLY / "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip") as archive:
+        text = archive.read("Metadaten_Parameter_ff_stunde_02115.txt").decode("latin-1")
+    assert parse_mez_periods(text) == [
+        (19590101, 19741231), (19750101, 19961231), (19970101, 20020430), (20020601, 20030831),
+    ]
+
+
+def test_mez_hours_are_shifted_to_utc() -> None:
+    table, rejects = parse_archive(
+        "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip", "wind", 2115,
+        windows=[TimeWindow(None, datetime(1960, 1, 1, tzinfo=UTC)),
+                 TimeWindow(datetime(2002, 4, 30, 20, tzinfo=UTC), datetime(2002, 6, 1, 2, tzinfo=UTC))],
+    )
+    assert rejects == []
+    hours = table["observed_at"].to_pylist()
+    # 1959010100 MEZ is 1958-12-31 23:00 UTC
+    assert hours[0] == datetime(1958, 12, 31, 23, tzinfo=UTC)
+    # MEZ -> UTC on 2002-05-01 leaves a one-hour hole at 23:00 UTC ...
+    assert datetime(2002, 4, 30, 22, tzinfo=UTC) in hours
+    assert datetime(2002, 4, 30, 23, tzinfo=UTC) not in hours
+    # ... and UTC -> MEZ on 2002-06-01 gives 23:00 UTC twice (told apart by source_row_number)
+    doubled = [row for row in table.to_pylist() if row["observed_at"] == datetime(2002, 5, 31, 23, tzinfo=UTC)]
+    assert len(doubled) == 2 and doubled[0]["source_row_number"] != doubled[1]["source_row_number"]
+
+
+def test_window_keeps_only_hours_inside() -> None:
+    window = TimeWindow(datetime(2021, 1, 1, tzinfo=UTC), datetime(2021, 2, 1, tzinfo=UTC))
+    table, _ = parse_archive("wind/recent/stundenwerte_FF_01975_akt.zip", "wind", 1975, windows=[window])
+    hours = table["observed_at"].to_pylist()
+    assert min(hours) >= window.start and max(hours) < window.end
+    assert len(hours) == 31 * 24
+
+
+def product_file(*lines: str) -> io.BytesIO:
+    return io.BytesIO(("\r\n".join(lines) + "\r\n").encode("ascii"))
+
+
+def test_bad_rows_are_rejected_with_a_reason() -> None:
+    content = product_file(
+        "STATIONS_ID;MESS_DATUM;QN_3;   F;   D;eor",
+        "       1975;2021010100;    3;   5.2; 100;eor",
+        "       1975;2021010101;    3;   x.y; 100;eor",  # not a number
+        "       1975;20210101;    3;   5.0; 100;eor",  # short MESS_DATUM
+        "       1975;2021010103;    3;   5.0;eor",  # missing field
+        "         44;2021010104;    3;   5.0; 100;eor",  # another station
+        "       1975;2021010105;    3;  -999; -999;eor",
+    )
+    batches = list(parse_product_file(content, PRODUCTS["wind"], 1975))
+    table = pa.concat_tables([batch.table for batch in batches])
+    reasons = sorted(reason for batch in batches for _, reason in batch.rejects)
+    assert table.num_rows == 2
+    assert table.to_pylist()[1]["f"] is None and table.to_pylist()[1]["d"] is None
+    assert reasons == [
+        "F is not a float",
+        "MESS_DATUM is not YYYYMMDDHH",
+        "expected 6 fields, found 5",
+        "station id differs from the archive's station 1975",
+    ]
+
+
+def test_unexpected_header_is_a_file_error() -> None:
+    content = product_file("STATIONS_ID;MESS_DATUM;QN_9;TT_TU;RF_TU;eor", "  1975;2021010100;3;1.0;90;eor")
+    with pytest.raises(ParseError, match="unexpected header"):
+        list(parse_product_file(content, PRODUCTS["wind"], 1975))
+
+
+def test_station_lists_decode_latin1_in_both_layouts() -> None:
+    crlf_200, rejects_tu = parse_station_list((HOURLY / "air_temperature/recent/TU_Stundenwerte_Beschreibung_Stationen.txt").read_bytes())
+    lf_1000, rejects_ff = parse_station_list((HOURLY / "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt").read_bytes())
+    assert (len(crlf_200), len(lf_1000)) == (660, 525)
+    assert rejects_tu == rejects_ff == []
+    names = {row["station_id"]: row for row in crlf_200}
+    assert names[44]["station_name"] == "Großenkneten"
+    assert names[1975]["station_name"] == "Hamburg-Fuhlsbüttel"
+    assert names[15444]["state"] == "Baden-Württemberg"
+    zugspitze = {row["station_id"]: row["height_m"] for row in lf_1000 if "Zugspitze" in row["station_name"]}
+    assert list(zugspitze.values()) == [2956.0]  # 2965 m in the 2023 lists, 2956 m in the 2024 list
