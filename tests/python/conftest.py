@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from weatherinsight import db
 from weatherinsight.dwd.listing import make_client
 from weatherinsight.dwd.settings import HOURLY_PATH
@@ -144,5 +143,9 @@ def run_dbt(connection: db.Connection, *args: str, target_path: Path) -> subproc
     env = cli_env(connection, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     return subprocess.run(
         [str(VENV_BIN / "dbt"), *args, "--target-path", str(target_path), "--log-path", str(target_path / "logs")],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=1200,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )

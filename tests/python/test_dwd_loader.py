@@ -7,16 +7,30 @@ import zipfile
 from datetime import date
 
 from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query
-
 from weatherinsight.dwd.service import load_dwd, make_window, parse_products, parse_stations
 from weatherinsight.dwd.settings import HOURLY_PATH
 
 
-def load(mirror: Mirror, database, pipelines_dir, products="wind", stations="1975", start=None, end=None,
-         session=None, dry_run=False):
+def load(
+    mirror: Mirror,
+    database,
+    pipelines_dir,
+    products="wind",
+    stations="1975",
+    start=None,
+    end=None,
+    session=None,
+    dry_run=False,
+):
     return load_dwd(
-        mirror.base_url, parse_products(products), parse_stations(stations), make_window(start, end), database,
-        dry_run=dry_run, pipelines_dir=pipelines_dir, session=session,
+        mirror.base_url,
+        parse_products(products),
+        parse_stations(stations),
+        make_window(start, end),
+        database,
+        dry_run=dry_run,
+        pipelines_dir=pipelines_dir,
+        session=session,
     )
 
 
@@ -28,8 +42,10 @@ def test_load_keeps_delivery_metadata(mirror, database, pipelines_dir) -> None:
     result = load(mirror, database, pipelines_dir)
     assert result.stats.rows_by_table["wind"] == 13200
     assert raw_count(database, "wind") == 13200
-    row = query(database, "select release, source_file, file_size, file_created_at::date, _dlt_load_id "
-                          "from raw_dwd.wind limit 1")[0]
+    row = query(
+        database,
+        "select release, source_file, file_size, file_created_at::date, _dlt_load_id from raw_dwd.wind limit 1",
+    )[0]
     assert row[0] == "recent"
     assert row[1] == "wind/recent/stundenwerte_FF_01975_akt.zip"
     assert row[2] == (mirror.hourly / row[1]).stat().st_size
@@ -83,7 +99,8 @@ def test_republished_file_is_loaded_again_and_both_deliveries_kept(mirror, datab
     second = load(mirror, database, pipelines_dir)
     assert [task.path for task in second.plan.tasks] == [relative]
     assert query(database, "select file_created_at::date, count(*) from raw_dwd.wind group by 1 order by 1") == [
-        (date(2021, 8, 27), 13200), (date(2021, 9, 19), 13200),
+        (date(2021, 8, 27), 13200),
+        (date(2021, 9, 19), 13200),
     ]
 
 
@@ -93,9 +110,9 @@ def test_truncated_zip_is_quarantined_and_other_stations_carry_on(mirror, databa
     broken.write_bytes(content[: len(content) // 2])
     result = load(mirror, database, pipelines_dir, stations="")
     assert result.stats.files_quarantined == 1
-    assert query(database, "select source_file, raw_line, reason like 'unreadable archive%' from raw_dwd.quarantine") == [
-        ("wind/recent/stundenwerte_FF_01975_akt.zip", None, True)
-    ]
+    assert query(
+        database, "select source_file, raw_line, reason like 'unreadable archive%' from raw_dwd.quarantine"
+    ) == [("wind/recent/stundenwerte_FF_01975_akt.zip", None, True)]
     assert query(database, "select distinct station_id from raw_dwd.wind") == [(2115,)]
 
 
@@ -127,13 +144,27 @@ def test_http_500_fails_one_file_loads_the_rest_and_a_rerun_retries_it(
     mirror, database, pipelines_dir, http_session
 ) -> None:
     mirror.fail("wind/recent/stundenwerte_FF_01975_akt.zip")
-    first = load(mirror, database, pipelines_dir, stations="1975,2115", session=http_session,
-                 start=date(2023, 1, 1), end=date(2024, 1, 1))
+    first = load(
+        mirror,
+        database,
+        pipelines_dir,
+        stations="1975,2115",
+        session=http_session,
+        start=date(2023, 1, 1),
+        end=date(2024, 1, 1),
+    )
     assert first.stats.files_failed == ["wind/recent/stundenwerte_FF_01975_akt.zip"]
     assert query(database, "select distinct station_id from raw_dwd.wind") == [(2115,)]
     mirror.failing.clear()
-    second = load(mirror, database, pipelines_dir, stations="1975,2115", session=http_session,
-                  start=date(2023, 1, 1), end=date(2024, 1, 1))
+    second = load(
+        mirror,
+        database,
+        pipelines_dir,
+        stations="1975,2115",
+        session=http_session,
+        start=date(2023, 1, 1),
+        end=date(2024, 1, 1),
+    )
     assert [task.path for task in second.plan.tasks] == ["wind/recent/stundenwerte_FF_01975_akt.zip"]
     assert second.stats.files_failed == []
 

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 from conftest import SAMPLE_MIRROR
-
 from weatherinsight.dwd.parser import (
     ParseError,
     TimeWindow,
@@ -23,7 +22,10 @@ HOURLY = SAMPLE_MIRROR / HOURLY_PATH
 UTC = timezone.utc
 
 
-def parse_archive(relative: str, product: str, station: int, windows=(TimeWindow(),)) -> tuple[pa.Table, list]:
+EVERYTHING = (TimeWindow(),)
+
+
+def parse_archive(relative: str, product: str, station: int, windows=EVERYTHING) -> tuple[pa.Table, list]:
     with zipfile.ZipFile(HOURLY / relative) as archive:
         names = archive.namelist()
         parameters = [n for n in names if n.startswith("Metadaten_Parameter") and n.endswith(".txt")]
@@ -59,8 +61,9 @@ def test_every_product_parses_without_rejects(relative: str, product: str, stati
 
 def test_missing_values_become_null() -> None:
     # Ulm hist: RF_TU is -999 three times, TT_TU never (PROVENANCE per-file details)
-    table, _ = parse_archive("air_temperature/historical/stundenwerte_TU_15444_20140901_20181231_hist.zip",
-                             "air_temperature", 15444)
+    table, _ = parse_archive(
+        "air_temperature/historical/stundenwerte_TU_15444_20140901_20181231_hist.zip", "air_temperature", 15444
+    )
     assert table.num_rows == 37923
     assert table["rf_tu"].null_count == 3
     assert table["tt_tu"].null_count == 0
@@ -90,15 +93,22 @@ def test_mez_periods_are_read_from_the_parameter_file() -> None:
     with zipfile.ZipFile(HOURLY / "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip") as archive:
         text = archive.read("Metadaten_Parameter_ff_stunde_02115.txt").decode("latin-1")
     assert parse_mez_periods(text) == [
-        (19590101, 19741231), (19750101, 19961231), (19970101, 20020430), (20020601, 20030831),
+        (19590101, 19741231),
+        (19750101, 19961231),
+        (19970101, 20020430),
+        (20020601, 20030831),
     ]
 
 
 def test_mez_hours_are_shifted_to_utc() -> None:
     table, rejects = parse_archive(
-        "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip", "wind", 2115,
-        windows=[TimeWindow(None, datetime(1960, 1, 1, tzinfo=UTC)),
-                 TimeWindow(datetime(2002, 4, 30, 20, tzinfo=UTC), datetime(2002, 6, 1, 2, tzinfo=UTC))],
+        "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip",
+        "wind",
+        2115,
+        windows=[
+            TimeWindow(None, datetime(1960, 1, 1, tzinfo=UTC)),
+            TimeWindow(datetime(2002, 4, 30, 20, tzinfo=UTC), datetime(2002, 6, 1, 2, tzinfo=UTC)),
+        ],
     )
     assert rejects == []
     hours = table["observed_at"].to_pylist()
@@ -154,8 +164,12 @@ def test_unexpected_header_is_a_file_error() -> None:
 
 
 def test_station_lists_decode_latin1_in_both_layouts() -> None:
-    crlf_200, rejects_tu = parse_station_list((HOURLY / "air_temperature/recent/TU_Stundenwerte_Beschreibung_Stationen.txt").read_bytes())
-    lf_1000, rejects_ff = parse_station_list((HOURLY / "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt").read_bytes())
+    crlf_200, rejects_tu = parse_station_list(
+        (HOURLY / "air_temperature/recent/TU_Stundenwerte_Beschreibung_Stationen.txt").read_bytes()
+    )
+    lf_1000, rejects_ff = parse_station_list(
+        (HOURLY / "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt").read_bytes()
+    )
     assert (len(crlf_200), len(lf_1000)) == (660, 525)
     assert rejects_tu == rejects_ff == []
     names = {row["station_id"]: row for row in crlf_200}

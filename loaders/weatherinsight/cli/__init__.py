@@ -7,6 +7,7 @@ non-zero exit (details go to ``logs/weatherinsight.log``).
 from __future__ import annotations
 
 import logging
+import sys
 
 import click
 
@@ -28,15 +29,13 @@ class _Group(click.Group):
         except Exception as error:  # noqa: BLE001 - last resort: keep the terminal readable
             logging.getLogger("weatherinsight").exception("unexpected error")
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise click.ClickException(
-                f"{type(error).__name__}: {first_line} (details in {log_file()})"
-            ) from error
+            raise click.ClickException(f"{type(error).__name__}: {first_line} (details in {log_file()})") from error
 
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="weatherinsight")
 @click.option("-v", "--verbose", is_flag=True, help="Also log details to the terminal.")
-def main(verbose: bool) -> None:
+def cli(verbose: bool) -> None:
     """WeatherInsight: DWD hourly observations into PostgreSQL with dlt, modelled with dbt.
 
     \b
@@ -48,6 +47,23 @@ def main(verbose: bool) -> None:
     setup_logging(verbose)
 
 
-main.add_command(db_group)
-main.add_command(load_group)
-main.add_command(dbt_command)
+cli.add_command(db_group)
+cli.add_command(load_group)
+cli.add_command(dbt_command)
+
+
+def main() -> None:
+    """Entry point: usage errors, like every other error, are one line and exit code 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.UsageError as error:
+        click.echo(f"Error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)

@@ -24,7 +24,8 @@ def log_file():
 
 
 def setup_logging(verbose: bool) -> None:
-    """Details go to ``logs/weatherinsight.log``; the terminal gets warnings (or all with ``-v``)."""
+    """Details go to ``logs/weatherinsight.log``; with ``-v`` the terminal gets them too. Without it the
+    terminal shows only what commands print: progress, summaries and one-line errors."""
     root = logging.getLogger()
     if getattr(root, "_weatherinsight_configured", False):
         return
@@ -32,10 +33,10 @@ def setup_logging(verbose: bool) -> None:
     handler = logging.FileHandler(log_file(), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    terminal = logging.StreamHandler()
-    terminal.setLevel(logging.INFO if verbose else logging.ERROR)
-    terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root.addHandler(terminal)
+    if verbose:
+        terminal = logging.StreamHandler()
+        terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(terminal)
     root._weatherinsight_configured = True  # type: ignore[attr-defined]
 
 
@@ -59,8 +60,8 @@ ISO_DATE = IsoDate()
 def one_line(error: BaseException) -> str:
     """The most telling single line of an error (dlt wraps the real cause in several lines)."""
     cause = error
-    while getattr(cause, "exception", None) is not None or cause.__cause__ is not None:
-        cause = getattr(cause, "exception", None) or cause.__cause__
+    while isinstance(getattr(cause, "exception", None), BaseException):  # dlt's PipelineStepFailed
+        cause = cause.exception
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     return lines[0] if lines else type(cause).__name__
 

@@ -8,7 +8,6 @@ import click
 from dlt.pipeline.exceptions import PipelineStepFailed
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
@@ -40,26 +39,31 @@ def load_group() -> None:
 
 
 class BarProgress(LoadProgress):
-    """Draws files done, rows parsed and the ETA (by bytes) of a load."""
+    """Draws files done, rows parsed and an ETA (by bytes, as files differ a thousandfold in size)."""
 
     def __init__(self, plan: Plan, bar: Progress) -> None:
         self.bar = bar
         self.rows = 0
-        total = sum(task.remote.size or 0 for task in plan.tasks) or len(plan.tasks)
-        self.by_bytes = any(task.remote.size for task in plan.tasks)
-        self.files = bar.add_task("files", total=len(plan.tasks), rows="0")
-        self.bytes = bar.add_task("bytes", total=total, visible=False)
+        self.files_done = 0
+        self.files_total = len(plan.tasks)
+        self.by_bytes = all(task.remote.size for task in plan.tasks)
+        total = sum(task.remote.size or 0 for task in plan.tasks) if self.by_bytes else len(plan.tasks)
+        self.task = bar.add_task("DWD files", total=total, files=self._files(), rows="0")
+
+    def _files(self) -> str:
+        return f"{self.files_done}/{self.files_total}"
 
     def file_started(self, task: FileTask) -> None:
-        self.bar.update(self.files, description=task.path.rsplit("/", 1)[-1])
+        self.bar.update(self.task, description=task.path.rsplit("/", 1)[-1])
 
     def rows_parsed(self, rows: int) -> None:
         self.rows += rows
-        self.bar.update(self.files, rows=f"{self.rows:,}")
+        self.bar.update(self.task, rows=f"{self.rows:,}")
 
     def file_finished(self, task: FileTask) -> None:
-        self.bar.advance(self.files)
-        self.bar.advance(self.bytes, (task.remote.size or 0) if self.by_bytes else 1)
+        self.files_done += 1
+        self.bar.update(self.task, files=self._files())
+        self.bar.advance(self.task, (task.remote.size or 0) if self.by_bytes else 1)
 
 
 def _print_plan(plan: Plan) -> None:
@@ -126,12 +130,19 @@ def load_dwd_command(
         SpinnerColumn(),
         TextColumn("{task.description:<40}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("files, {task.fields[rows]} rows"),
+        TextColumn("{task.fields[files]} files, {task.fields[rows]} rows"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
+    bar = Progress(*columns, console=console, transient=False)
+    started: list[bool] = []
+
+    def start_bar(plan: Plan) -> BarProgress:
+        bar.start()  # only once there is work, so that errors before it stay one line
+        started.append(True)
+        return BarProgress(plan, bar)
+
+    try:
         result = load_dwd(
             base_url,
             chosen_products,
@@ -139,8 +150,11 @@ def load_dwd_command(
             window,
             connection,
             dry_run=dry_run,
-            progress_factory=lambda plan: BarProgress(plan, bar),
+            progress_factory=start_bar,
         )
+    finally:
+        if started:
+            bar.stop()
     if dry_run:
         _print_plan(result.plan)
         return

@@ -24,6 +24,7 @@ class Plan:
 
     tasks: list[FileTask] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    stations_seen: set[int] = field(default_factory=set)
 
 
 def hourly_root(base_url: str) -> str:
@@ -60,6 +61,7 @@ def plan_load(
                 if match is None or match["code"] != product.code:
                     continue
                 station_id = int(match["station"])
+                plan.stations_seen.add(station_id)
                 if stations is not None and station_id not in stations:
                     continue
                 if match["first"] and not window.overlaps_days(

@@ -112,6 +112,10 @@ def load_dwd(
     pipeline = make_pipeline(connection, pipelines_dir)
     known = known_files(pipeline)
     plan = plan_load(session, base_url, products, stations, window, known)
+    unknown = sorted(stations - plan.stations_seen) if stations else []
+    if unknown:
+        names = ", ".join(product.name for product in products)
+        raise LoadRequestError(f"no archives for station(s) {', '.join(map(str, unknown))} in {names} on {base_url}")
     result = LoadResult(plan=plan, dry_run=dry_run)
     first_load = not known
     if dry_run or (not plan.tasks and not first_load):

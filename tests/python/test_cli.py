@@ -1,0 +1,111 @@
+"""The CLI as users call it: bad input gives one readable line, a non-zero exit and no writes."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import cli_env, query, run_cli
+
+
+def raw_schema_exists(database) -> bool:
+    return query(database, "select count(*) from information_schema.schemata where schema_name = 'raw_dwd'")[0][0] > 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--products", "snowfall"], "unknown product 'snowfall'"),
+        (["--stations", "abc"], "invalid station id 'abc'"),
+        (["--stations", "99999"], "no archives for station(s) 99999"),
+        (["--start", "2021-13-01"], "'2021-13-01' is not a date in the form YYYY-MM-DD"),
+        (["--start", "2022-01-01", "--end", "2021-01-01"], "end 2021-01-01 is not after start 2022-01-01"),
+        (["--start", "2021-01-01", "--end", "2021-01-01"], "end 2021-01-01 is not after start 2021-01-01"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(mirror, database, tmp_path, arguments, message) -> None:
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"))
+    result = run_cli("load", "dwd", "--base-url", mirror.base_url, "--products", "wind", *arguments, env=env)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not raw_schema_exists(database)
+
+
+def test_unreachable_base_url(database, tmp_path) -> None:
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path), WEATHERINSIGHT_HTTP_ATTEMPTS="1")
+    result = run_cli("load", "dwd", "--base-url", "http://127.0.0.1:9/", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: cannot reach http://127.0.0.1:9/climate_environment/CDC/observations_germany/climate/hourly/"
+        " (ConnectionError)"
+    )
+    assert not raw_schema_exists(database)
+
+
+def test_unreachable_database(mirror, database, tmp_path) -> None:
+    env = cli_env(database, PGHOST=str(tmp_path / "no-server"), WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path))
+    result = run_cli("load", "dwd", "--base-url", mirror.base_url, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot connect to PostgreSQL at ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert mirror.downloads() == []
+
+
+def test_load_prints_a_summary_and_a_rerun_loads_nothing(mirror, database, tmp_path) -> None:
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"))
+    arguments = ("load", "dwd", "--base-url", mirror.base_url, "--products", "wind", "--stations", "1975")
+    first = run_cli(*arguments, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "files fetched: 3, skipped as unchanged: 0" in first.stdout
+    assert "rows loaded: 13,200" in first.stdout
+    second = run_cli(*arguments, env=env)
+    assert "files fetched: 0, skipped as unchanged: 3" in second.stdout
+    assert "rows loaded: 0 " in second.stdout
+
+
+def test_dry_run_lists_files_and_writes_nothing(mirror, database, tmp_path) -> None:
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"), COLUMNS="200")
+    result = run_cli(
+        "load", "dwd", "--base-url", mirror.base_url, "--products", "wind", "--stations", "1975", "--dry-run", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wind/recent/stundenwerte_FF_01975_akt.zip" in result.stdout + result.stderr
+    assert mirror.downloads() == []
+    assert not raw_schema_exists(database)
+
+
+def test_pipeline_is_inspectable_with_dlt(mirror, database, tmp_path) -> None:
+    import subprocess
+
+    from conftest import VENV_BIN
+
+    pipelines = str(tmp_path / "pipelines")
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=pipelines)
+    run_cli("load", "dwd", "--base-url", mirror.base_url, "--products", "wind", "--stations", "1975", env=env)
+    info = subprocess.run(
+        [str(VENV_BIN / "dlt"), "pipeline", "--pipelines-dir", pipelines, "dwd_hourly", "info"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert info.returncode == 0, info.stderr
+    assert "dataset_name: raw_dwd" in info.stdout
+
+
+def test_db_env_prints_exports_for_the_configured_server(database) -> None:
+    result = run_cli("db", "env", env=cli_env(database))
+    assert result.returncode == 0
+    assert f"export PGDATABASE={database.database}" in result.stdout.splitlines()
+    assert sorted(line.split("=")[0] for line in result.stdout.splitlines()) == [
+        "export PGDATABASE",
+        "export PGHOST",
+        "export PGPASSWORD",
+        "export PGPORT",
+        "export PGUSER",
+    ]
+
+
+def test_db_up_with_pghost_set_uses_that_server(database) -> None:
+    result = run_cli("db", "up", env=cli_env(database))
+    assert result.returncode == 0
+    assert result.stdout.startswith("PGHOST is set: using PostgreSQL at")
