@@ -149,3 +149,23 @@ def run_dbt(connection: db.Connection, *args: str, target_path: Path) -> subproc
         text=True,
         timeout=1200,
     )
+
+
+def table_checksum(connection: db.Connection, table: str, exclude: tuple[str, ...] = ()) -> tuple[int, str]:
+    """Row count and an order-independent md5 over all rows of ``table`` (minus ``exclude`` columns)."""
+    schema, name = table.split(".")
+    columns = [
+        row[0]
+        for row in query(
+            connection,
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
+            "order by ordinal_position",
+            (schema, name),
+        )
+        if row[0] not in exclude
+    ]
+    assert columns, f"{table} has no columns"
+    row_text = "concat_ws('|', " + ", ".join(f'"{column}"::text' for column in columns) + ")"
+    sql = f"select count(*), coalesce(md5(string_agg({row_text}, ',' order by {row_text})), '') from {table}"
+    count, digest = query(connection, sql)[0]
+    return count, digest

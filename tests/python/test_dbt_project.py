@@ -1,0 +1,111 @@
+"""Real `dbt build` runs on real loads: given raw deliveries, when dbt builds, then these marts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, query, run_cli, run_dbt, table_checksum
+
+from weatherinsight.dwd.settings import HOURLY_PATH
+
+MARTS = [
+    "marts.quarterly_temperature_features",
+    "marts.quarterly_precipitation_features",
+    "marts.quarterly_wind_features",
+    "marts.quarterly_pressure_features",
+    "marts.quarterly_humidity_features",
+    "marts.quarterly_cloud_cover_features",
+    "marts.fct_daily_weather",
+    "marts.fct_hourly_wind",
+]
+
+
+def load_cli(mirror: Mirror, database, tmp_path: Path, *arguments: str) -> None:
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / f"pipelines_{database.database}"))
+    result = run_cli("load", "dwd", "--base-url", mirror.base_url, *arguments, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def dbt_ok(database, tmp_path: Path, *arguments: str) -> str:
+    result = run_dbt(database, *arguments, target_path=tmp_path / f"target_{database.database}")
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result.stdout
+
+
+def test_full_demo_builds_and_a_rebuild_changes_nothing(mirror, database, tmp_path) -> None:
+    load_cli(mirror, database, tmp_path)
+    output = dbt_ok(database, tmp_path, "build")
+    assert "Completed successfully" in output
+    before = {table: table_checksum(database, table) for table in MARTS}
+    assert all(count > 0 for count, _ in before.values())
+    # Helgoland's wind in Q3 2023 comes from the historical file and the recent one (higher QN wins)
+    raw_hours = query(
+        database,
+        "select count(distinct observed_at) from raw_dwd.wind where station_id = 2115 and f is not null "
+        "and observed_at >= '2023-07-01 00:00+00' and observed_at < '2023-10-01 00:00+00'",
+    )[0][0]
+    assert query(
+        database,
+        "select observation_count, expected_hours, round(coverage_ratio, 4)::float from marts.quarterly_wind_features "
+        "where station_id = 2115 and year = 2023 and quarter = 3",
+    ) == [(raw_hours, 2208, round(raw_hours / 2208, 4))]
+    assert query(
+        database,
+        "select count(*) from marts.fct_hourly_wind where station_id = 2115 and release = 'recent' "
+        "and observed_at < '2024-01-01' and quality_level = 10 and delivery_count = 2",
+    ) == [(1382,)]
+    assert query(database, "select station_name from marts.dim_station where station_id = 1975 and is_current") == [
+        ("Hamburg-Fuhlsbüttel",)
+    ]
+
+    load_cli(mirror, database, tmp_path)  # nothing new on the mirror
+    dbt_ok(database, tmp_path, "build")
+    assert {table: table_checksum(database, table) for table in MARTS} == before
+    dbt_ok(database, tmp_path, "docs", "generate")
+    assert (tmp_path / f"target_{database.database}" / "catalog.json").is_file()
+
+
+def build_after_loading(mirror, database, tmp_path, order: list[Path]) -> dict:
+    relative = "wind/recent/stundenwerte_FF_01975_akt.zip"
+    for delivery in order:
+        mirror.replace(relative, delivery)
+        load_cli(mirror, database, tmp_path, "--products", "wind", "--stations", "1975")
+    dbt_ok(database, tmp_path, "build", "--select", "+quarterly_wind_features", "+fct_daily_weather")
+    excluded = ("load_id", "latest_load_id")
+    return {
+        table: table_checksum(database, table, excluded)
+        for table in ("marts.fct_hourly_wind", "marts.quarterly_wind_features", "marts.fct_daily_weather")
+    }
+
+
+def test_overlapping_deliveries_give_the_same_marts_in_either_order(mirror, server, tmp_path) -> None:
+    from weatherinsight import db
+
+    older = DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip"
+    newer = SAMPLE_MIRROR / HOURLY_PATH / "wind/recent/stundenwerte_FF_01975_akt.zip"  # 2021-09-19
+    first, second = server.with_database("wi_test_order_a"), server.with_database("wi_test_order_b")
+    for connection in (first, second):
+        db.drop_database(connection)
+        db.ensure_database(connection)
+    try:
+        forward = build_after_loading(mirror, first, tmp_path, [older, newer])
+        backward = build_after_loading(mirror, second, tmp_path, [newer, older])
+        assert forward == backward
+        # the one value DWD changed between the downloads: the later file wins on equal quality level
+        assert query(
+            first,
+            "select wind_speed_ms, quality_level from marts.fct_hourly_wind where observed_at = '2021-08-18 09:00+00'",
+        ) == [(5.9, 1)]
+        # 552 hours went from QN 1 to QN 3: the better level wins whichever file came last
+        assert (
+            query(
+                second,
+                "select count(*) from marts.fct_hourly_wind where delivery_count = 2 "
+                "and quality_level = 3 and source_file like '%FF_01975%' "
+                "and observed_at between '2021-06-01' and '2021-07-01'",
+            )[0][0]
+            > 0
+        )
+    finally:
+        for connection in (first, second):
+            db.drop_database(connection)
