@@ -16,6 +16,7 @@ from weatherinsight.cli.common import log_file, setup_logging
 from weatherinsight.cli.db_commands import db_group
 from weatherinsight.cli.dbt_command import dbt_command
 from weatherinsight.cli.load_commands import load_group
+from weatherinsight.cli.show_command import show_command
 
 
 class _Group(click.Group):
@@ -50,6 +51,7 @@ def cli(verbose: bool) -> None:
 cli.add_command(db_group)
 cli.add_command(load_group)
 cli.add_command(dbt_command)
+cli.add_command(show_command)
 
 
 def main() -> None:

@@ -1,0 +1,40 @@
+# WeatherInsight: `make demo` and `make test` work on a machine that has only Python 3.10+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test lint pytest docs db-up db-down clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED) ## create .venv and install the project with its dev tools
+
+demo: install ## embedded PostgreSQL + local DWD mirror -> dlt load -> dbt build -> a mart table
+	bash scripts/demo.sh
+
+test: install lint pytest ## ruff, sqlfluff (dbt templater) and pytest (loaders, CLI, real dbt builds)
+
+lint: install
+	$(BIN)/ruff check loaders tests
+	$(BIN)/ruff format --check loaders tests
+	eval "$$($(BIN)/weatherinsight db env)" && $(BIN)/sqlfluff lint models tests/dbt
+
+pytest: install
+	$(BIN)/pytest
+
+docs: install ## build the dbt docs site (then: weatherinsight dbt docs serve)
+	$(BIN)/weatherinsight dbt docs generate
+
+db-up: install
+	$(BIN)/weatherinsight db up
+
+db-down: install
+	$(BIN)/weatherinsight db down
+
+clean: ## remove build output (keeps the database; `make db-down` and delete .pgdata/ for that)
+	rm -rf target logs .pytest_cache

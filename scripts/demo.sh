@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The demo: start the embedded PostgreSQL, serve the committed DWD mirror on 127.0.0.1, load it
+# with dlt, build the dbt project and print a quarterly mart. Safe to run again: the second run
+# loads 0 rows and leaves the marts identical.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+started=$(date +%s)
+
+$BIN/weatherinsight db up
+eval "$($BIN/weatherinsight db env)"
+
+port=$($BIN/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$BIN/python -m http.server --bind 127.0.0.1 --directory sample_data/dwd_mirror "$port" >/dev/null 2>&1 &
+mirror_pid=$!
+trap 'kill $mirror_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    $BIN/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')" 2>/dev/null && break
+    sleep 0.1
+done
+
+echo "== loading the DWD mirror on http://127.0.0.1:$port/ with dlt"
+$BIN/weatherinsight load dwd --base-url "http://127.0.0.1:$port/"
+
+echo "== dbt build"
+$BIN/dbt build --quiet
+
+echo "== marts.quarterly_temperature_features (newest quarters)"
+$BIN/weatherinsight show quarterly_temperature_features --limit 8 \
+    --columns station_id,year,quarter,observation_count,expected_hours,coverage_ratio,temperature_c_mean,temperature_c_min,temperature_c_max,temperature_c_stddev,relative_humidity_pct_mean
+
+echo "demo done in $(( $(date +%s) - started )) s; explore with: eval \"\$($BIN/weatherinsight db env)\" && $BIN/dbt docs generate && $BIN/dbt docs serve"
