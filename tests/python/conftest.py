@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from weatherinsight import db
 from weatherinsight.dwd.listing import make_client
 from weatherinsight.dwd.settings import HOURLY_PATH

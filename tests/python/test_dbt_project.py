@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, query, run_cli, run_dbt, table_checksum
 from weatherinsight.dwd.settings import HOURLY_PATH
+
+from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, query, run_cli, run_dbt, table_checksum
 
 MARTS = [
     "marts.quarterly_temperature_features",

@@ -6,9 +6,10 @@ from __future__ import annotations
 import zipfile
 from datetime import date
 
-from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query
 from weatherinsight.dwd.service import load_dwd, make_window, parse_products, parse_stations
 from weatherinsight.dwd.settings import HOURLY_PATH
+
+from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query
 
 
 def load(

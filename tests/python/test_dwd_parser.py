@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 import pytest
-from conftest import SAMPLE_MIRROR
+
 from weatherinsight.dwd.parser import (
     ParseError,
     TimeWindow,
@@ -17,6 +17,8 @@ from weatherinsight.dwd.parser import (
     parse_station_list,
 )
 from weatherinsight.dwd.settings import HOURLY_PATH, PRODUCTS
+
+from conftest import SAMPLE_MIRROR
 
 HOURLY = SAMPLE_MIRROR / HOURLY_PATH
 UTC = timezone.utc

@@ -1,0 +1,55 @@
+"""Keep the docs honest: every command has help text and appears in the README; the dbt seed of
+products matches the loader's catalogue."""
+
+from __future__ import annotations
+
+import csv
+
+import click
+import pytest
+
+from weatherinsight.cli import cli
+from weatherinsight.dwd.settings import PRODUCTS
+
+from conftest import REPO
+
+
+def all_commands(group: click.Group, prefix: str = "weatherinsight") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            found.extend(all_commands(command, path))
+    return found
+
+
+COMMANDS = all_commands(cli)
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[path for path, _ in COMMANDS])
+def test_every_command_has_help(path: str, command: click.Command) -> None:
+    assert command.help and len(command.help.strip()) > 20, f"{path} lacks help text"
+
+
+@pytest.mark.parametrize("path", [path for path, command in COMMANDS if not isinstance(command, click.Group)])
+def test_every_command_is_in_the_readme(path: str) -> None:
+    assert path in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_starts_with_the_two_setup_commands() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    first_block = readme.split("```bash", 1)[1].split("```", 1)[0]
+    assert [line.split()[0:2] for line in first_block.strip().splitlines()] == [["make", "demo"], ["make", "test"]]
+
+
+def test_products_seed_matches_the_loader_catalogue() -> None:
+    with open(REPO / "seeds" / "dwd_products.csv", encoding="utf-8") as handle:
+        seed = {row["product_name"]: row for row in csv.DictReader(handle)}
+    assert set(seed) == set(PRODUCTS)
+    for name, product in PRODUCTS.items():
+        assert (seed[name]["product_code"], seed[name]["dwd_folder"], seed[name]["quality_column"]) == (
+            product.code,
+            product.folder,
+            product.quality_column,
+        )
