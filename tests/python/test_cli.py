@@ -81,9 +81,11 @@ def test_pipeline_is_inspectable_with_dlt(mirror, database, tmp_path) -> None:
 
     pipelines = str(tmp_path / "pipelines")
     env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=pipelines)
-    run_cli("load", "dwd", "--base-url", mirror.base_url, "--products", "wind", "--stations", "1975", env=env)
+    load = run_cli("load", "dwd", "--base-url", mirror.base_url, "--products", "wind", "--stations", "1975", env=env)
+    name = f"dwd_hourly__{database.database}"  # one pipeline per warehouse database
+    assert f"dlt pipeline {name} info" in load.stdout
     info = subprocess.run(
-        [str(VENV_BIN / "dlt"), "pipeline", "--pipelines-dir", pipelines, "dwd_hourly", "info"],
+        [str(VENV_BIN / "dlt"), "pipeline", "--pipelines-dir", pipelines, name, "info"],
         env=env,
         capture_output=True,
         text=True,

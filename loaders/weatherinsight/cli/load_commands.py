@@ -29,8 +29,9 @@ from weatherinsight.dwd.service import (
     make_window,
     parse_products,
     parse_stations,
+    pipeline_name,
 )
-from weatherinsight.dwd.settings import DEFAULT_BASE_URL, PIPELINE_NAME
+from weatherinsight.dwd.settings import DEFAULT_BASE_URL
 
 
 @click.group("load")
@@ -159,7 +160,7 @@ def load_dwd_command(
         _print_plan(result.plan)
         return
     _print_summary(result)
-    click.echo(f"inspect the pipeline with: dlt pipeline {PIPELINE_NAME} info")
+    click.echo(f"inspect the pipeline with: dlt pipeline {pipeline_name(connection)} info")
     if result.stats.files_failed:
         raise click.ClickException(
             f"{len(result.stats.files_failed)} files could not be fetched "

@@ -78,10 +78,21 @@ def make_window(start: date | None, end: date | None) -> TimeWindow:
     return TimeWindow(as_utc(start), as_utc(end))
 
 
+def pipeline_name(connection: db.Connection) -> str:
+    """``dwd_hourly`` for the default database, ``dwd_hourly__<database>`` for others.
+
+    dlt keeps a local copy of the pipeline state per pipeline name; one name per warehouse
+    database keeps a second database (tests, staging) from ever reading the first one's state.
+    """
+    if connection.database == db.DEFAULT_DATABASE:
+        return PIPELINE_NAME
+    return f"{PIPELINE_NAME}__{connection.database}"
+
+
 def make_pipeline(connection: db.Connection, pipelines_dir: str | None = None) -> dlt.Pipeline:
-    """The ``dwd_hourly`` pipeline writing to the ``raw_dwd`` dataset of the warehouse."""
+    """The DWD pipeline writing to the ``raw_dwd`` dataset of the warehouse."""
     return dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
+        pipeline_name=pipeline_name(connection),
         destination=dlt.destinations.postgres(credentials=connection.dlt_credentials),
         dataset_name=DATASET_NAME,
         pipelines_dir=pipelines_dir or os.environ.get("WEATHERINSIGHT_PIPELINES_DIR") or None,
@@ -91,7 +102,7 @@ def make_pipeline(connection: db.Connection, pipelines_dir: str | None = None) -
 def known_files(pipeline: dlt.Pipeline) -> dict:
     """Files already loaded per loader state (restored from the destination when the local copy is gone)."""
     pipeline.sync_destination()
-    return dict(pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("files", {}))
+    return dict(pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("files", {}))  # the source's name
 
 
 def load_dwd(
