@@ -2,9 +2,10 @@
     (`daily_aggregates` maps a fact model to (expression, name) pairs). Incremental runs rebuild
     the station-days that hourly rows newer than the watermark fall into. -#}
 {% macro daily_weather(daily_aggregates) -%}
+{{ log_window() }}
 with
 
-{% if is_incremental() %}
+{% if not window_active() and is_incremental() %}
 changed_days as (
     {%- for fact_model in daily_aggregates %}
 
@@ -33,7 +34,9 @@ changed_days as (
         {%- endfor %}
         max(hourly.latest_load_id) as latest_load_id
     from {{ ref(fact_model) }} as hourly
-    {%- if is_incremental() %}
+    {%- if window_active() %}
+    where {{ window_predicate('hourly.observed_at', 'day', station_column='hourly.station_id') }}
+    {%- elif is_incremental() %}
     inner join changed_days
         on
             hourly.station_id = changed_days.station_id

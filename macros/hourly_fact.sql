@@ -1,8 +1,10 @@
 {#- One row per station and hour from a DWD staging model, keeping the delivery that wins by
-    `delivery_precedence()`. Incremental runs recompute only the hours that raw loads newer than
+    `delivery_precedence()`. Windowed builds (start_date/end_date vars) rebuild the window's hours.
+    Plain incremental runs recompute only the hours that raw loads newer than
     the model's watermark touched, over all deliveries of those hours, so a late delivery with a
     lower quality level never overwrites a better one and the winner never depends on load order. -#}
 {% macro hourly_fact(staging_model, measures) -%}
+{{ log_window() }}
 with
 
 deliveries as (
@@ -11,7 +13,15 @@ deliveries as (
 
 ),
 
-{% if is_incremental() %}
+{% if window_active() %}
+candidates as (
+
+    -- windowed build: every delivery of the window's hours (see macros/window.sql)
+    select * from deliveries
+    where {{ window_predicate('observed_at', 'hour') }}
+
+),
+{% elif is_incremental() %}
 changed_hours as (
 
     select distinct

@@ -8,9 +8,11 @@
 
 {#- Quarterly features per station from an hourly fact: coverage of `main_measure` (observed
     hours / hours in the UTC quarter) beside statistics of `measures` and any `extra` aggregates
-    (a list of SQL expressions with aliases). Incremental runs rebuild only the station-quarters
+    (a list of SQL expressions with aliases). Windowed builds rebuild the window widened to whole
+    quarters; plain incremental runs rebuild only the station-quarters
     that hourly rows newer than the watermark fall into. -#}
 {% macro quarterly_features(fact_model, main_measure, measures, extra=[]) -%}
+{{ log_window() }}
 with
 
 hourly as (
@@ -19,7 +21,7 @@ hourly as (
 
 ),
 
-{% if is_incremental() %}
+{% if not window_active() and is_incremental() %}
 changed_quarters as (
 
     select distinct
@@ -37,7 +39,10 @@ hours_in_scope as (
         hourly.*,
         {{ utc_quarter('hourly.observed_at') }} as quarter_start
     from hourly
-    {% if is_incremental() %}
+    {% if window_active() %}
+    -- windowed build: the window widened to whole quarters (see macros/window.sql)
+    where {{ window_predicate('hourly.observed_at', 'quarter', station_column='hourly.station_id') }}
+    {% elif is_incremental() %}
     inner join changed_quarters
         on
             hourly.station_id = changed_quarters.station_id

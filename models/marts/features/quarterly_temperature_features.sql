@@ -1,5 +1,5 @@
 -- grain: one row per station and UTC quarter; the key is the grain, so a changed quarter replaces its row
-{{ config(unique_key=['station_id', 'year', 'quarter']) }}
+{{ config(unique_key=['station_id', 'year', 'quarter'], meta={'product': 'air_temperature'}) }}
 
 {{ quarterly_features(
     'fct_hourly_air_temperature',

@@ -1,5 +1,13 @@
 -- grain: one row per station and UTC day; the key is the grain, so a changed day replaces its row
-{{ config(unique_key=['station_id', 'observed_date']) }}
+{{ config(
+    unique_key=['station_id', 'observed_date'],
+    meta={'window': {'column': 'observed_date', 'grain': 'day'}},
+    indexes=[
+        {'columns': ['station_id', 'observed_date'], 'unique': True},
+        {'columns': ['observed_date']},
+        {'columns': ['latest_load_id']},
+    ],
+) }}
 
 {%- set daily_aggregates = {
     'fct_hourly_air_temperature': [

@@ -1,0 +1,192 @@
+{#- Var-scoped windows: `--vars '{start_date: 2023-01-01, end_date: 2023-04-01, products: [wind],
+    stations: [1975]}'` makes every selected incremental model replace exactly that half-open window
+    of observation time (widened to whole days or quarters where the model's grain asks for it). -#}
+
+{#- The window the vars ask for, validated, as a dict (start, end, products, stations), or none. -#}
+{% macro window_settings() -%}
+    {%- set start_value = var('start_date', none) -%}
+    {%- set end_value = var('end_date', none) -%}
+    {%- set products = var('products', none) -%}
+    {%- set stations = var('stations', none) -%}
+    {%- if start_value is none and end_value is none -%}
+        {%- if products is not none or stations is not none -%}
+            {{ exceptions.raise_compiler_error("window vars: products and stations narrow a window; give start_date and end_date too") }}
+        {%- endif -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if start_value is none or end_value is none -%}
+        {{ exceptions.raise_compiler_error("window vars: give both start_date and end_date (YYYY-MM-DD), or neither") }}
+    {%- endif -%}
+    {%- set start = parse_window_date('start_date', start_value) -%}
+    {%- set end = parse_window_date('end_date', end_value) -%}
+    {%- if end <= start -%}
+        {{ exceptions.raise_compiler_error("window vars: end_date " ~ end ~ " is not after start_date " ~ start) }}
+    {%- endif -%}
+    {{ return({
+        'start': start,
+        'end': end,
+        'products': parse_window_products(products),
+        'stations': parse_window_stations(stations),
+    }) }}
+{%- endmacro %}
+
+{% macro parse_window_date(name, value) -%}
+    {%- set text = value | string | trim -%}
+    {%- set match = modules.re.match('^(\\d{4})-(\\d{2})-(\\d{2})$', text) -%}
+    {%- if not match -%}
+        {{ exceptions.raise_compiler_error("window vars: " ~ name ~ " '" ~ text ~ "' is not a date in the form YYYY-MM-DD") }}
+    {%- endif -%}
+    {%- set year, month, day = match.group(1) | int, match.group(2) | int, match.group(3) | int -%}
+    {%- if month < 1 or month > 12 or day < 1 -%}
+        {{ exceptions.raise_compiler_error("window vars: " ~ name ~ " '" ~ text ~ "' is not a valid date") }}
+    {%- endif -%}
+    {%- set first_of_next = modules.datetime.date(year + (1 if month == 12 else 0), (month % 12) + 1, 1) -%}
+    {%- if day > (first_of_next - modules.datetime.timedelta(days=1)).day -%}
+        {{ exceptions.raise_compiler_error("window vars: " ~ name ~ " '" ~ text ~ "' is not a valid date") }}
+    {%- endif -%}
+    {{ return(modules.datetime.date(year, month, day)) }}
+{%- endmacro %}
+
+{% macro parse_window_products(products) -%}
+    {%- if products is none -%}{{ return(none) }}{%- endif -%}
+    {%- set names = (products.split(',') if products is string else products) | map('string') | map('trim') | list -%}
+    {%- set known = var('dwd_products') -%}
+    {%- for name in names if name not in known -%}
+        {{ exceptions.raise_compiler_error("window vars: unknown product '" ~ name ~ "' (known: " ~ known | join(', ') ~ ")") }}
+    {%- endfor -%}
+    {{ return(names) }}
+{%- endmacro %}
+
+{% macro parse_window_stations(stations) -%}
+    {%- if stations is none -%}{{ return(none) }}{%- endif -%}
+    {%- set items = (stations.split(',') if stations is string else ([stations] if stations is number else stations)) -%}
+    {%- set ids = [] -%}
+    {%- for item in items -%}
+        {%- set text = item | string | trim -%}
+        {%- if not modules.re.match('^\\d{1,5}$', text) -%}
+            {{ exceptions.raise_compiler_error("window vars: station '" ~ text ~ "' is not a DWD station id") }}
+        {%- endif -%}
+        {%- do ids.append(text | int) -%}
+    {%- endfor -%}
+    {{ return(ids) }}
+{%- endmacro %}
+
+{#- on-run-start: reject bad window vars before any SQL runs. -#}
+{% macro validate_window_vars() -%}
+    {%- if execute -%}
+        {%- set window = window_settings() -%}
+        {%- if window is not none and flags.FULL_REFRESH -%}
+            {%- do log("window vars ignored: --full-refresh rebuilds everything", info=true) -%}
+        {%- elif window is not none -%}
+            {%- do log("window [" ~ window.start ~ ", " ~ window.end ~ ")"
+                ~ (" products " ~ window.products | join(',') if window.products else "")
+                ~ (" stations " ~ window.stations | join(',') if window.stations else ""), info=true) -%}
+        {%- endif -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
+
+{#- Whether this model builds a window (vars given, not a full refresh). -#}
+{% macro window_active() -%}
+    {{ return(execute and not flags.FULL_REFRESH and window_settings() is not none) }}
+{%- endmacro %}
+
+{#- The window widened to whole units of `grain` (hour, day or quarter): [start, end) as dates. -#}
+{% macro window_bounds(grain) -%}
+    {%- set window = window_settings() -%}
+    {%- set start, end = window.start, window.end -%}
+    {%- if grain == 'quarter' -%}
+        {%- set start = modules.datetime.date(start.year, ((start.month - 1) // 3) * 3 + 1, 1) -%}
+        {%- set end_quarter = modules.datetime.date(end.year, ((end.month - 1) // 3) * 3 + 1, 1) -%}
+        {%- if end_quarter < end -%}
+            {%- set next_month = end_quarter.month + 3 -%}
+            {%- set end_quarter = modules.datetime.date(end_quarter.year + (1 if next_month > 12 else 0), ((next_month - 1) % 12) + 1, 1) -%}
+        {%- endif -%}
+        {%- set end = end_quarter -%}
+    {%- endif -%}
+    {{ return([start, end]) }}
+{%- endmacro %}
+
+{#- Whether the window's products var leaves this model out (its `meta.product` is not listed). -#}
+{% macro window_excludes_model() -%}
+    {%- set window = window_settings() -%}
+    {%- set product = config.get('meta', {}).get('product') -%}
+    {{ return(window.products is not none and product is not none and product not in window.products) }}
+{%- endmacro %}
+
+{#- SQL condition: `time_column` (and `station_id`) inside the window, widened to `grain`; `false`
+    when the products var leaves this model out. `column_type` is timestamptz or date. -#}
+{% macro window_predicate(time_column, grain='hour', column_type='timestamptz', station_column='station_id') -%}
+    {%- set window = window_settings() -%}
+    {%- if window_excludes_model() -%}
+        false
+    {%- else -%}
+        {%- set bounds = window_bounds(grain) -%}
+        {%- if column_type == 'date' -%}
+            {{ time_column }} >= cast('{{ bounds[0] }}' as date) and {{ time_column }} < cast('{{ bounds[1] }}' as date)
+        {%- else -%}
+            {{ time_column }} >= cast('{{ bounds[0] }} 00:00:00+00' as timestamptz)
+            and {{ time_column }} < cast('{{ bounds[1] }} 00:00:00+00' as timestamptz)
+        {%- endif -%}
+        {%- if window.stations %}
+            and {{ station_column }} in ({{ window.stations | join(', ') }})
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The window predicate for this model's own rows, from its `meta.window` config (column, grain). -#}
+{% macro model_window_predicate() -%}
+    {%- set settings = config.get('meta', {}).get('window', {}) -%}
+    {%- if not settings.get('column') -%}
+        {{ exceptions.raise_compiler_error(this.name ~ ": a windowed model needs meta.window.column and meta.window.grain") }}
+    {%- endif -%}
+    {%- set grain = settings.get('grain', 'hour') -%}
+    {{ return(window_predicate(settings.column, grain, 'date' if grain == 'day' else 'timestamptz')) }}
+{%- endmacro %}
+
+{#- Log, once per model, what a windowed build does (widening, or nothing for a left-out product). -#}
+{% macro log_window() -%}
+    {%- if execute and window_active() -%}
+        {%- set window = window_settings() -%}
+        {%- set grain = config.get('meta', {}).get('window', {}).get('grain', 'hour') -%}
+        {%- set bounds = window_bounds(grain) -%}
+        {%- if window_excludes_model() -%}
+            {%- do log(this.name ~ ": not in products " ~ window.products | join(',') ~ ": nothing to build", info=true) -%}
+        {%- elif bounds[0] != window.start or bounds[1] != window.end -%}
+            {%- do log(this.name ~ ": window widened to whole " ~ grain ~ "s [" ~ bounds[0] ~ ", " ~ bounds[1] ~ ")", info=true) -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Custom incremental strategy. With window vars: delete the model's rows inside the window and
+    insert the rebuilt ones, in the materialization's one transaction, so rows that vanished
+    upstream vanish here and nothing outside the window changes. Without: delete+insert on the
+    unique key (the plain incremental run). -#}
+{% macro get_incremental_window_replace_sql(arg_dict) -%}
+    {%- if window_active() -%}
+        {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+        delete from {{ arg_dict['target_relation'] }}
+        where {{ model_window_predicate() }};
+
+        insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+        select {{ columns }} from {{ arg_dict['temp_relation'] }}
+    {%- else -%}
+        {{ get_incremental_delete_insert_sql(arg_dict) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- on-run-end: say what a windowed build replaced, and when the window held no data at all. -#}
+{% macro report_window(results) -%}
+    {%- if execute and window_active() -%}
+        {%- set built = [] -%}
+        {%- for result in results if result.node.resource_type == 'model' and result.node.config.materialized == 'incremental' -%}
+            {%- set rows = result.adapter_response.get('rows_affected', 0) if result.adapter_response else 0 -%}
+            {%- do built.append(rows if rows and rows > 0 else 0) -%}
+            {%- do log("window: " ~ result.node.name ~ " inserted " ~ (rows if rows and rows > 0 else 0) ~ " rows (" ~ result.status ~ ")", info=true) -%}
+        {%- endfor -%}
+        {%- if built and built | sum == 0 -%}
+            {%- do log("window holds no data in the selected models: nothing was built", info=true) -%}
+        {%- endif -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
