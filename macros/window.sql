@@ -86,9 +86,10 @@
     select 1
 {%- endmacro %}
 
-{#- Whether this model builds a window (vars given, not a full refresh). -#}
+{#- Whether this model builds a window: window vars given, and not a `--full-refresh` rebuild
+    (a model's first build with window vars creates it with just the window's rows). -#}
 {% macro window_active() -%}
-    {{ return(execute and not flags.FULL_REFRESH and window_settings() is not none) }}
+    {{ return(execute and window_settings() is not none and not (flags.FULL_REFRESH and not is_incremental())) }}
 {%- endmacro %}
 
 {#- The window widened to whole units of `grain` (hour, day or quarter): [start, end) as dates. -#}
@@ -177,7 +178,7 @@
 
 {#- on-run-end: say what a windowed build replaced, and when the window held no data at all. -#}
 {% macro report_window(results) -%}
-    {%- if execute and window_active() -%}
+    {%- if execute and not flags.FULL_REFRESH and window_settings() is not none -%}
         {%- set built = [] -%}
         {%- for result in results if result.node.resource_type == 'model' and result.node.config.materialized == 'incremental' -%}
             {%- set rows = result.adapter_response.get('rows_affected', 0) if result.adapter_response else 0 -%}

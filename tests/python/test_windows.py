@@ -1,0 +1,239 @@
+"""Window-scoped reprocessing with real dbt builds on real DWD deliveries (issue: windows, late
+data, full-refresh equivalence). Hamburg's wind archives of 2021-08-27 and 2021-09-19 overlap for
+12,648 hours and differ in 1,296 quality levels and one value (2021-08-18 09:00, 6.0 -> 5.9 m/s)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from weatherinsight import db
+from weatherinsight.dwd.settings import HOURLY_PATH
+
+from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, query, run_cli, run_dbt, table_checksum
+
+OLDER = DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip"
+NEWER = SAMPLE_MIRROR / HOURLY_PATH / "wind/recent/stundenwerte_FF_01975_akt.zip"  # 2021-09-19
+ARCHIVE = "wind/recent/stundenwerte_FF_01975_akt.zip"
+TABLES = ("marts.fct_hourly_wind", "marts.fct_daily_weather", "marts.quarterly_wind_features")
+SELECTION = ("--select", "+quarterly_wind_features", "+fct_daily_weather")
+TIME_COLUMN = {
+    "marts.fct_hourly_wind": "observed_at",
+    "marts.fct_daily_weather": "observed_date",
+    "marts.quarterly_wind_features": "quarter_start_at",
+}
+
+
+@dataclass
+class Warehouse:
+    """One database, one mirror: load deliveries and build with real dbt, as a user would."""
+
+    database: db.Connection
+    mirror: Mirror
+    tmp: Path
+
+    def load(self, delivery: Path, *arguments: str) -> None:
+        self.mirror.replace(ARCHIVE, delivery)
+        env = cli_env(self.database, WEATHERINSIGHT_PIPELINES_DIR=str(self.tmp / "pipelines"))
+        result = run_cli(
+            "load",
+            "dwd",
+            "--base-url",
+            self.mirror.base_url,
+            "--products",
+            "wind",
+            "--stations",
+            "1975",
+            *arguments,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+
+    def dbt(self, *arguments: str) -> str:
+        result = run_dbt(self.database, *arguments, target_path=self.tmp / "target")
+        assert result.returncode == 0, result.stdout[-3000:]
+        return result.stdout
+
+    def build(self, *arguments: str) -> str:
+        return self.dbt("build", *SELECTION, *arguments)
+
+    def window(self, start: str, end: str, **extra: str) -> str:
+        extras = "".join(f", {key}: {value}" for key, value in extra.items())
+        return self.build("--vars", f"{{start_date: {start}, end_date: {end}{extras}}}")
+
+    def checksums(self, where: str | None = None) -> dict:
+        """Checksums per table, optionally of the rows outside ``where`` (a window on the time column)."""
+        sums = {}
+        for table in TABLES:
+            if where is None:
+                sums[table] = table_checksum(self.database, table)
+            else:
+                view = f"{table}_outside"
+                column = TIME_COLUMN[table]
+                query_sql = f"select * from {table} where not ({where.format(column=column)})"
+                sums[table] = checksum_of_query(self.database, query_sql, view)
+        return sums
+
+
+def checksum_of_query(connection: db.Connection, sql: str, name: str) -> tuple[int, str]:
+    return query(
+        connection,
+        f"select count(*), coalesce(md5(string_agg(row_text, ',' order by row_text)), '') "
+        f"from (select t::text as row_text from ({sql}) as t) as rows",
+    )[0]
+
+
+@pytest.fixture
+def warehouse(mirror, database, tmp_path) -> Warehouse:
+    return Warehouse(database, mirror, tmp_path)
+
+
+def test_window_replaces_only_its_rows_and_drops_rows_gone_upstream(warehouse: Warehouse) -> None:
+    warehouse.load(NEWER)
+    warehouse.build()
+    inside = "{column} >= '2021-01-01' and {column} < '2021-04-01'"
+    outside_before = warehouse.checksums(where=inside)
+    # a row vanishes upstream inside the window
+    conn = db.connect(warehouse.database)
+    with conn, conn.cursor() as cursor:
+        cursor.execute("delete from raw_dwd.wind where observed_at = '2021-02-14 12:00+00'")
+        assert cursor.rowcount == 1
+    conn.close()
+    output = warehouse.window("2021-01-01", "2021-04-01")
+    assert "window: fct_hourly_wind inserted 2159 rows" in output
+    assert warehouse.checksums(where=inside) == outside_before
+    assert query(
+        warehouse.database, "select count(*) from marts.fct_hourly_wind where observed_at = '2021-02-14 12:00+00'"
+    ) == [(0,)]
+    assert query(
+        warehouse.database,
+        "select observation_count from marts.quarterly_wind_features where year = 2021 and quarter = 1",
+    ) == [(2159,)]
+
+
+def test_quarterly_window_is_widened_and_logged(warehouse: Warehouse) -> None:
+    warehouse.load(NEWER)
+    warehouse.build()
+    before = warehouse.checksums(where="{column} >= '2021-01-01' and {column} < '2021-04-01'")
+    output = warehouse.window("2021-02-10", "2021-02-20")
+    assert "quarterly_wind_features: window widened to whole quarters [2021-01-01, 2021-04-01)" in output
+    assert warehouse.checksums(where="{column} >= '2021-01-01' and {column} < '2021-04-01'") == before
+
+
+def test_same_window_twice_gives_identical_tables(warehouse: Warehouse) -> None:
+    warehouse.load(OLDER)
+    warehouse.build()
+    warehouse.window("2020-07-01", "2021-01-01")
+    once = warehouse.checksums()
+    warehouse.window("2020-07-01", "2021-01-01")
+    assert warehouse.checksums() == once
+
+
+def test_products_and_stations_vars_narrow_the_window(warehouse: Warehouse) -> None:
+    warehouse.load(NEWER)
+    warehouse.build()
+    output = warehouse.window("2021-01-01", "2021-04-01", products="[air_temperature]")
+    assert "fct_hourly_wind: not in products air_temperature: nothing to build" in output
+    assert "window: fct_hourly_wind inserted 0 rows" in output
+    assert query(
+        warehouse.database,
+        "select count(*) from marts.fct_hourly_wind where observed_at >= '2021-01-01' and observed_at < '2021-04-01'",
+    ) == [(2160,)]
+    output = warehouse.window("2021-01-01", "2021-04-01", stations="[44]")
+    assert "window: fct_hourly_wind inserted 0 rows" in output
+    assert query(
+        warehouse.database,
+        "select count(*) from marts.fct_hourly_wind where observed_at >= '2021-01-01' and observed_at < '2021-04-01'",
+    ) == [(2160,)]
+
+
+def test_window_outside_the_data_builds_nothing_and_says_so(warehouse: Warehouse) -> None:
+    warehouse.load(NEWER)
+    warehouse.build()
+    before = warehouse.checksums()
+    output = warehouse.window("1990-01-01", "1991-01-01")
+    assert "window holds no data in the selected models: nothing was built" in output
+    assert warehouse.checksums() == before
+
+
+def test_plain_build_catches_a_late_delivery_for_an_old_quarter(warehouse: Warehouse) -> None:
+    warehouse.load(OLDER)
+    warehouse.build()
+    hourly_before = {
+        row[0]: row[1:]
+        for row in query(
+            warehouse.database, "select observed_at, wind_speed_ms, quality_level from marts.fct_hourly_wind"
+        )
+    }
+    quarters_before = {
+        row[0]: row
+        for row in query(warehouse.database, "select quarter_start_at, * from marts.quarterly_wind_features")
+    }
+    # DWD republishes: the later download, loaded for Q3 2021 only, changes QN and one value
+    warehouse.load(NEWER, "--start", "2021-07-01", "--end", "2021-10-01")
+    warehouse.build()  # plain incremental run, no window vars
+    hourly_after = {
+        row[0]: row[1:]
+        for row in query(
+            warehouse.database, "select observed_at, wind_speed_ms, quality_level from marts.fct_hourly_wind"
+        )
+    }
+    changed = {hour for hour in hourly_after if hourly_after[hour] != hourly_before.get(hour)}
+    assert changed, "the late delivery changed nothing"
+    assert all(hour.year == 2021 and 7 <= hour.month <= 9 for hour in changed)
+    assert hourly_after[min(h for h in changed if h.month == 8 and h.day == 18 and h.hour == 9)] == (5.9, 1)
+    quarters_after = {
+        row[0]: row
+        for row in query(warehouse.database, "select quarter_start_at, * from marts.quarterly_wind_features")
+    }
+    changed_quarters = {
+        quarter for quarter in quarters_after if quarters_after[quarter] != quarters_before.get(quarter)
+    }
+    assert [(quarter.year, quarter.month) for quarter in changed_quarters] == [(2021, 7)]
+
+
+def test_full_refresh_equals_windowed_builds_equals_plain_incremental(warehouse: Warehouse) -> None:
+    warehouse.load(OLDER)
+    warehouse.build()
+    warehouse.load(NEWER)
+    warehouse.build()
+    plain = warehouse.checksums()
+    conn = db.connect(warehouse.database)
+    with conn, conn.cursor() as cursor:
+        for table in TABLES:
+            cursor.execute(f"drop table {table}")
+    conn.close()
+    for start, end in (("2020-01-01", "2020-07-01"), ("2020-07-01", "2021-01-01"), ("2021-01-01", "2022-01-01")):
+        warehouse.window(start, end)
+    windowed = warehouse.checksums()
+    warehouse.build("--full-refresh")
+    full = warehouse.checksums()
+    assert plain == windowed == full
+    assert all(count > 0 for count, _ in full.values())
+
+
+BAD_VARS = [
+    ("{start_date: 2021-04-01, end_date: 2021-01-01}", "end_date 2021-01-01 is not after start_date 2021-04-01"),
+    ("{start_date: 2021-01-01}", "give both start_date and end_date"),
+    ("{start_date: '2021-02-30', end_date: 2021-04-01}", "start_date '2021-02-30' is not a valid date"),
+    ("{start_date: 20210101, end_date: 2021-04-01}", "start_date '20210101' is not a date in the form YYYY-MM-DD"),
+    ("{start_date: 2021-01-01, end_date: 2021-04-01, products: [snow]}", "unknown product 'snow'"),
+    ("{products: [wind]}", "products and stations narrow a window"),
+    ("{start_date: 2021-01-01, end_date: 2021-04-01, stations: [abc]}", "station 'abc' is not a DWD station id"),
+]
+
+
+def test_bad_window_vars_are_rejected_and_change_nothing(warehouse: Warehouse) -> None:
+    warehouse.load(NEWER)
+    warehouse.build()
+    before = warehouse.checksums()
+    for variables, message in BAD_VARS:
+        result = run_dbt(
+            warehouse.database, "build", *SELECTION, "--vars", variables, target_path=warehouse.tmp / "target"
+        )
+        assert result.returncode != 0, variables
+        assert f"window vars: {message}" in result.stdout, (variables, result.stdout[-2000:])
+        assert "START sql incremental model" not in result.stdout, variables
+    assert warehouse.checksums() == before
