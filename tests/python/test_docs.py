@@ -53,3 +53,45 @@ def test_products_seed_matches_the_loader_catalogue() -> None:
             product.folder,
             product.quality_column,
         )
+
+
+def procedure_commands(heading: str) -> list[str]:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split(heading, 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = []
+    for line in block.splitlines():
+        command = line.split("  #", 1)[0].strip()
+        if command and not command.startswith("#"):
+            commands.append(command)
+    return commands
+
+
+def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp_path) -> None:
+    import shlex
+    import subprocess
+
+    from conftest import VENV_BIN, cli_env, query
+
+    env = cli_env(
+        database,
+        WEATHERINSIGHT_DWD_BASE_URL=mirror.base_url,
+        WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"),
+        DBT_TARGET_PATH=str(tmp_path / "target"),
+        DBT_LOG_PATH=str(tmp_path / "logs"),
+    )
+    commands = procedure_commands("## Backfill and reprocessing procedures")
+    assert len(commands) == 10
+    for command in commands:
+        arguments = shlex.split(command)
+        result = subprocess.run(
+            [str(VENV_BIN / arguments[0]), *arguments[1:]],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-2000:])
+    quarters = query(database, "select count(*) from marts.quarterly_pressure_features where year in (2018, 2019)")
+    assert quarters[0][0] == 7  # Hamburg's pressure archive covers 2018-03 .. 2019-09
+    assert query(database, "select count(*) from marts.quarterly_wind_features where year = 2021")[0][0] == 3
