@@ -20,8 +20,8 @@ demo: install ## embedded PostgreSQL + local DWD mirror -> dlt load -> dbt build
 test: install lint pytest ## ruff, sqlfluff (dbt templater) and pytest (loaders, CLI, real dbt builds)
 
 lint: install
-	$(BIN)/ruff check loaders tests
-	$(BIN)/ruff format --check loaders tests
+	$(BIN)/ruff check loaders tests bench
+	$(BIN)/ruff format --check loaders tests bench
 	eval "$$($(BIN)/weatherinsight db env)" && $(BIN)/sqlfluff lint models tests/dbt
 
 pytest: install

@@ -33,7 +33,10 @@ def dbt(connection: db.Connection, target: Path, *arguments: str) -> float:
     started = time.perf_counter()
     result = subprocess.run(
         [DBT, *arguments, "--target-path", str(target), "--log-path", str(target / "logs")],
-        cwd=REPO, env=env, capture_output=True, text=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
@@ -73,8 +76,17 @@ def synthesise(connection: db.Connection, stations: int, years: int) -> int:
         cursor.execute("select count(*) from raw_dwd.air_temperature")
         rows = cursor.fetchone()[0]
         # the other raw tables the project's sources name, empty
-        for table in ("precipitation", "wind", "pressure", "cloud_cover", "moisture", "dew_point", "sun",
-                      "station_lists", "quarantine"):
+        for table in (
+            "precipitation",
+            "wind",
+            "pressure",
+            "cloud_cover",
+            "moisture",
+            "dew_point",
+            "sun",
+            "station_lists",
+            "quarantine",
+        ):
             cursor.execute(f"create table raw_dwd.{table} (like raw_dwd.air_temperature)")
         cursor.execute("analyze raw_dwd.air_temperature")
     conn.close()
