@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from weatherinsight import db
+from weatherinsight.dwd.indexes import ensure_raw_indexes
 
 REPO = Path(__file__).resolve().parents[1]
 DBT = str(Path(sys.executable).parent / "dbt")
@@ -88,8 +89,8 @@ def synthesise(connection: db.Connection, stations: int, years: int) -> int:
             "quarantine",
         ):
             cursor.execute(f"create table raw_dwd.{table} (like raw_dwd.air_temperature)")
-        cursor.execute("analyze raw_dwd.air_temperature")
     conn.close()
+    ensure_raw_indexes(connection)  # as the loader does after every load
     return rows
 
 

@@ -37,10 +37,12 @@ changed_days as (
     {%- if window_active() %}
     where {{ window_predicate('hourly.observed_at', 'day', station_column='hourly.station_id') }}
     {%- elif is_incremental() %}
+    -- a range join, so the fact's index on observed_at serves it
     inner join changed_days
         on
             hourly.station_id = changed_days.station_id
-            and {{ utc_date('hourly.observed_at') }} = changed_days.observed_date
+            and hourly.observed_at >= (cast(changed_days.observed_date as timestamp) at time zone 'UTC')
+            and hourly.observed_at < ((cast(changed_days.observed_date as timestamp) + interval '1 day') at time zone 'UTC')
     {%- endif %}
     group by hourly.station_id, {{ utc_date('hourly.observed_at') }}
 

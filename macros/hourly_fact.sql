@@ -7,35 +7,32 @@
 {{ log_window() }}
 with
 
-deliveries as (
-
-    select * from {{ ref(staging_model) }}
-
-),
-
+{#- each branch reads the staging model once: a CTE read twice would be materialised in full -#}
 {% if window_active() %}
 candidates as (
 
     -- windowed build: every delivery of the window's hours (see macros/window.sql)
-    select * from deliveries
+    select * from {{ ref(staging_model) }}
     where {{ window_predicate('observed_at', 'hour') }}
 
 ),
 {% elif is_incremental() %}
 changed_hours as (
 
+    -- hours that loads newer than the watermark delivered (late rows for old periods included)
     select distinct
         station_id,
         observed_at
-    from deliveries
+    from {{ ref(staging_model) }}
     where load_id > {{ load_watermark() }}
 
 ),
 
 candidates as (
 
+    -- every delivery of those hours, old and new, so precedence decides, not load order
     select deliveries.*
-    from deliveries
+    from {{ ref(staging_model) }} as deliveries
     inner join changed_hours
         on
             deliveries.station_id = changed_hours.station_id
@@ -45,7 +42,7 @@ candidates as (
 {% else %}
 candidates as (
 
-    select * from deliveries
+    select * from {{ ref(staging_model) }}
 
 ),
 {% endif %}

@@ -15,19 +15,14 @@
 {{ log_window() }}
 with
 
-hourly as (
-
-    select * from {{ ref(fact_model) }}
-
-),
-
 {% if not window_active() and is_incremental() %}
 changed_quarters as (
 
+    -- station-quarters holding hourly rows newer than the watermark
     select distinct
         station_id,
         {{ utc_quarter('observed_at') }} as quarter_start
-    from hourly
+    from {{ ref(fact_model) }}
     where latest_load_id > {{ load_watermark() }}
 
 ),
@@ -38,15 +33,17 @@ hours_in_scope as (
     select
         hourly.*,
         {{ utc_quarter('hourly.observed_at') }} as quarter_start
-    from hourly
+    from {{ ref(fact_model) }} as hourly
     {% if window_active() %}
     -- windowed build: the window widened to whole quarters (see macros/window.sql)
     where {{ window_predicate('hourly.observed_at', 'quarter', station_column='hourly.station_id') }}
     {% elif is_incremental() %}
+    -- a range join, so the fact's index on observed_at serves it
     inner join changed_quarters
         on
             hourly.station_id = changed_quarters.station_id
-            and {{ utc_quarter('hourly.observed_at') }} = changed_quarters.quarter_start
+            and hourly.observed_at >= (changed_quarters.quarter_start at time zone 'UTC')
+            and hourly.observed_at < ((changed_quarters.quarter_start + interval '3 months') at time zone 'UTC')
     {% endif %}
 
 ),

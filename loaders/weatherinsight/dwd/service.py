@@ -15,6 +15,7 @@ from dlt.common.pipeline import LoadInfo
 
 from weatherinsight import db
 from weatherinsight.dwd import LoadStats, Progress, dwd_hourly
+from weatherinsight.dwd.indexes import ensure_raw_indexes
 from weatherinsight.dwd.listing import make_client
 from weatherinsight.dwd.parser import TimeWindow
 from weatherinsight.dwd.plan import Plan, plan_load
@@ -135,5 +136,6 @@ def load_dwd(
     progress = progress_factory(plan) if progress_factory else Progress()
     source = dwd_hourly(plan.tasks, session, result.stats, progress)
     result.load_info = pipeline.run(source, loader_file_format="csv")
+    ensure_raw_indexes(connection)
     result.seconds = time.perf_counter() - started
     return result

@@ -1,0 +1,50 @@
+"""Indexes on the raw tables, so that dbt's windowed and incremental builds read only what they need.
+
+dlt creates the raw tables without indexes. A windowed build selects raw rows by observation time
+and a plain incremental build by load id (the staging views expose ``cast(_dlt_load_id as numeric)``,
+which the expression index below serves); both then join the hours they found on
+(station_id, observed_at). Creating an index that exists is a no-op, so this runs after every load.
+"""
+
+from __future__ import annotations
+
+from psycopg2 import sql
+
+from weatherinsight import db
+from weatherinsight.dwd.settings import DATASET_NAME, PRODUCTS
+
+
+def index_statements(schema: str = DATASET_NAME) -> list[sql.Composed]:
+    statements = []
+    for table in PRODUCTS:
+        statements.append(
+            sql.SQL("create index if not exists {} on {}.{} (observed_at, station_id)").format(
+                sql.Identifier(f"{table}__observed_at_station_id"), sql.Identifier(schema), sql.Identifier(table)
+            )
+        )
+        statements.append(
+            sql.SQL("create index if not exists {} on {}.{} ((cast(_dlt_load_id as numeric)))").format(
+                sql.Identifier(f"{table}__load_id"), sql.Identifier(schema), sql.Identifier(table)
+            )
+        )
+    return statements
+
+
+def ensure_raw_indexes(connection: db.Connection, schema: str = DATASET_NAME) -> None:
+    """Create the raw tables' indexes where missing (tables that do not exist yet are skipped)."""
+    conn = db.connect(connection)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute("select table_name from information_schema.tables where table_schema = %s", (schema,))
+            existing = {row[0] for row in cursor.fetchall()}
+            for table, statement in zip(
+                [table for table in PRODUCTS for _ in range(2)], index_statements(schema), strict=True
+            ):
+                if table in existing:
+                    cursor.execute(statement)
+            for table in PRODUCTS:
+                if table in existing:
+                    cursor.execute(sql.SQL("analyze {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+    finally:
+        conn.close()
