@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=114)
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--quarter", default="2019-04-01")
+    parser.add_argument("--keep", action="store_true", help="keep the weatherinsight_bench database")
     arguments = parser.parse_args()
     server = db.resolve(start=True)
     bench = server.with_database("weatherinsight_bench")
@@ -136,7 +137,8 @@ def main() -> None:
     output = results / f"windowed_rebuild-{datetime.now():%Y%m%dT%H%M%S}.json"
     output.write_text(json.dumps({"rows": rows, "quarter_share": quarter_share, **figures}, indent=2))
     console.print(f"written {output.relative_to(REPO)}")
-    db.drop_database(bench)
+    if not arguments.keep:
+        db.drop_database(bench)
 
 
 if __name__ == "__main__":

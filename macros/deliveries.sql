@@ -8,9 +8,17 @@
     source_row_number desc
 {%- endmacro %}
 
-{#- Watermark of an incremental model: the newest raw load it has already taken into account. -#}
+{#- Watermark of an incremental model: the newest raw load it has already taken into account.
+    Read once at run time and inlined as a literal, so the planner can use the load-id indexes
+    (a subquery's value is unknown at planning time and made PostgreSQL scan whole tables).
+    Unit tests, whose `this` is a fixture, get the subquery. -#}
 {% macro load_watermark() -%}
-    (select coalesce(max(latest_load_id), 0) from {{ this }})
+    {%- if execute and model.resource_type == 'model' -%}
+        {%- set result = run_query('select coalesce(max(latest_load_id), 0) from ' ~ this) -%}
+        {{ result.columns[0].values()[0] }}
+    {%- else -%}
+        (select coalesce(max(latest_load_id), 0) from {{ this }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The delivery columns every DWD staging model exposes after its measures. -#}

@@ -144,28 +144,16 @@ def test_bad_rows_are_quarantined_and_counted(mirror, database, pipelines_dir) -
 def test_http_500_fails_one_file_loads_the_rest_and_a_rerun_retries_it(
     mirror, database, pipelines_dir, http_session
 ) -> None:
+    def load_2023():
+        return load(mirror, database, pipelines_dir, stations="1975,2115", session=http_session,
+                    start=date(2023, 1, 1), end=date(2024, 1, 1))  # fmt: skip
+
     mirror.fail("wind/recent/stundenwerte_FF_01975_akt.zip")
-    first = load(
-        mirror,
-        database,
-        pipelines_dir,
-        stations="1975,2115",
-        session=http_session,
-        start=date(2023, 1, 1),
-        end=date(2024, 1, 1),
-    )
+    first = load_2023()
     assert first.stats.files_failed == ["wind/recent/stundenwerte_FF_01975_akt.zip"]
     assert query(database, "select distinct station_id from raw_dwd.wind") == [(2115,)]
     mirror.failing.clear()
-    second = load(
-        mirror,
-        database,
-        pipelines_dir,
-        stations="1975,2115",
-        session=http_session,
-        start=date(2023, 1, 1),
-        end=date(2024, 1, 1),
-    )
+    second = load_2023()
     assert [task.path for task in second.plan.tasks] == ["wind/recent/stundenwerte_FF_01975_akt.zip"]
     assert second.stats.files_failed == []
 

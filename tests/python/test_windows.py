@@ -134,19 +134,14 @@ def test_same_window_twice_gives_identical_tables(warehouse: Warehouse) -> None:
 def test_products_and_stations_vars_narrow_the_window(warehouse: Warehouse) -> None:
     warehouse.load(NEWER)
     warehouse.build()
+    before = warehouse.checksums()
     output = warehouse.window("2021-01-01", "2021-04-01", products="[air_temperature]")
     assert "fct_hourly_wind: not in products air_temperature: nothing to build" in output
     assert "window: fct_hourly_wind inserted 0 rows" in output
-    assert query(
-        warehouse.database,
-        "select count(*) from marts.fct_hourly_wind where observed_at >= '2021-01-01' and observed_at < '2021-04-01'",
-    ) == [(2160,)]
     output = warehouse.window("2021-01-01", "2021-04-01", stations="[44]")
     assert "window: fct_hourly_wind inserted 0 rows" in output
-    assert query(
-        warehouse.database,
-        "select count(*) from marts.fct_hourly_wind where observed_at >= '2021-01-01' and observed_at < '2021-04-01'",
-    ) == [(2160,)]
+    # the wind rows of station 1975 were left alone both times (the daily fact is recomputed alike)
+    assert warehouse.checksums() == before
 
 
 def test_window_outside_the_data_builds_nothing_and_says_so(warehouse: Warehouse) -> None:
