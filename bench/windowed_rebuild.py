@@ -95,14 +95,20 @@ def synthesise(connection: db.Connection, stations: int, years: int) -> int:
 
 
 def measure(connection: db.Connection, target: Path, quarter_start: date) -> dict:
+    """Each configuration runs twice and the second, warm run is timed: dbt re-parses the whole
+    project whenever --vars change, which the first run pays and is reported on its own."""
     quarter_end = date(quarter_start.year + (quarter_start.month + 3 > 12), (quarter_start.month + 2) % 12 + 1, 1)
-    window = f"{{start_date: {quarter_start}, end_date: {quarter_end}}}"
+    window = ("--vars", f"{{start_date: {quarter_start}, end_date: {quarter_end}}}")
     select = ("--select", *MODELS)
+    empty = ("--select", "fct_hourly_air_temperature,tag:none")
     dbt(connection, target, "run", "--select", "stg_dwd__air_temperature_observations")
     figures = {"full_refresh_s": dbt(connection, target, "run", *select, "--full-refresh")}
-    figures["quarter_window_s"] = dbt(connection, target, "run", *select, "--vars", window)
+    cold = dbt(connection, target, "run", *select, *window)
+    figures["quarter_window_s"] = dbt(connection, target, "run", *select, *window)
+    figures["reparse_on_new_vars_s"] = cold - figures["quarter_window_s"]
+    dbt(connection, target, "run", *select)
     figures["noop_incremental_s"] = dbt(connection, target, "run", *select)
-    figures["empty_selection_s"] = dbt(connection, target, "run", "--select", "fct_hourly_air_temperature,tag:none")
+    figures["empty_selection_s"] = dbt(connection, target, "run", *empty)
     figures["quarter_over_full"] = figures["quarter_window_s"] / figures["full_refresh_s"]
     figures["noop_over_empty"] = figures["noop_incremental_s"] / figures["empty_selection_s"]
     return figures

@@ -62,7 +62,26 @@ def test_full_demo_builds_and_a_rebuild_changes_nothing(mirror, database, tmp_pa
     dbt_ok(database, tmp_path, "build")
     assert {table: table_checksum(database, table) for table in MARTS} == before
     dbt_ok(database, tmp_path, "docs", "generate")
-    assert (tmp_path / f"target_{database.database}" / "catalog.json").is_file()
+    assert_every_model_and_column_is_described(tmp_path / f"target_{database.database}")
+
+
+def assert_every_model_and_column_is_described(target: Path) -> None:
+    """Every model, snapshot and seed in the catalogue has a description, and so has every column
+    that the built relation really has (compared with the database's catalogue, not the YAML)."""
+    import json
+
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    missing = []
+    for unique_id, entry in catalog["nodes"].items():
+        node = manifest["nodes"][unique_id]
+        if node["package_name"] != "weatherinsight":
+            continue
+        if not node.get("description", "").strip():
+            missing.append(unique_id)
+        documented = {name.lower() for name, column in node["columns"].items() if column.get("description", "").strip()}
+        missing.extend(f"{unique_id}.{column}" for column in entry["columns"] if column.lower() not in documented)
+    assert missing == []
 
 
 def build_after_loading(mirror, database, tmp_path, order: list[Path]) -> dict:
