@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO
+from typing import IO, Any
 
 import dlt
 import pyarrow as pa
@@ -184,9 +184,8 @@ def _record_loaded(state: dict, task: FileTask) -> None:
     files[task.path] = entry
 
 
-def _file_rows(
-    task: FileTask, session: requests.Session, stats: LoadStats, progress: Progress
-) -> Iterator[pa.Table | dlt.sources.DltResource]:
+def _file_rows(task: FileTask, session: requests.Session, stats: LoadStats, progress: Progress) -> Iterator[Any]:
+    # yields Arrow tables marked with their raw table name (dlt.mark.with_table_name)
     """Fetch and parse one task, yielding raw rows and quarantine rows; update state when done."""
     loaded_at = datetime.now(timezone.utc)
     progress.file_started(task)
@@ -284,7 +283,7 @@ def dwd_hourly(
     return resources
 
 
-def _empty_tables() -> Iterator:
+def _empty_tables() -> Iterator[Any]:
     """Every raw table with its full schema and no rows, so all tables exist after the first load
     (dbt's sources must resolve even for products not loaded yet)."""
     placeholder = FileTask("archive", next(iter(PRODUCTS.values())), "", RemoteFile("", "", None, None), "")
@@ -296,8 +295,8 @@ def _empty_tables() -> Iterator:
 
 def _resource_rows(
     tasks: Sequence[FileTask], session: requests.Session, stats: LoadStats, progress: Progress
-) -> Callable[[], Iterator]:
-    def rows() -> Iterator:
+) -> Iterator[Any]:
+    def rows() -> Iterator[Any]:
         for task in tasks:
             yield from _file_rows(task, session, stats, progress)
 
