@@ -164,7 +164,11 @@
     upstream vanish here and nothing outside the window changes. Without: delete+insert on the
     unique key (the plain incremental run). -#}
 {% macro get_incremental_window_replace_sql(arg_dict) -%}
-    {%- if window_active() -%}
+    -- one writer per model: a second build waits here (until the first commits) instead of
+    -- interleaving its delete and insert with the first one's
+    select pg_advisory_xact_lock({{ writer_lock_key(arg_dict['target_relation']) }});
+
+    {% if window_active() -%}
         {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
         delete from {{ arg_dict['target_relation'] }}
         where {{ model_window_predicate() }};
@@ -174,6 +178,11 @@
     {%- else -%}
         {{ get_incremental_delete_insert_sql(arg_dict) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The advisory-lock key that serialises writers of one relation (also used by tests and tools). -#}
+{% macro writer_lock_key(relation) -%}
+    hashtext('weatherinsight.writer:{{ relation.schema }}.{{ relation.identifier }}')
 {%- endmacro %}
 
 {#- on-run-end: say what a windowed build replaced, and when the window held no data at all. -#}

@@ -232,3 +232,43 @@ def test_bad_window_vars_are_rejected_and_change_nothing(warehouse: Warehouse) -
         assert f"window vars: {message}" in result.stdout, (variables, result.stdout[-2000:])
         assert "START sql incremental model" not in result.stdout, variables
     assert warehouse.checksums() == before
+
+
+def test_a_second_writer_waits_for_the_first_instead_of_interleaving(warehouse: Warehouse) -> None:
+    """Hold the model's writer lock as another build would, start a windowed build, and see it wait
+    (a lock wait in pg_locks, no rows changed) until the holder commits; then it completes."""
+    import subprocess
+    import time
+
+    from conftest import VENV_BIN
+
+    warehouse.load(NEWER)
+    warehouse.build()
+    before = warehouse.checksums()
+    holder = db.connect(warehouse.database)
+    holder.autocommit = False
+    with holder.cursor() as cursor:
+        cursor.execute("select pg_advisory_xact_lock(hashtext('weatherinsight.writer:marts.fct_hourly_wind'))")
+    env = cli_env(warehouse.database)
+    second = subprocess.Popen(
+        [str(VENV_BIN / "dbt"), "run", "--select", "fct_hourly_wind", "--vars",
+         "{start_date: 2021-01-01, end_date: 2021-04-01}", "--target-path", str(warehouse.tmp / "target2")],
+        env=env, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        waiting = 0
+        for _ in range(240):  # bounded: at most ~2 minutes for dbt to start and reach the lock
+            waiting = query(warehouse.database, "select count(*) from pg_locks where locktype = 'advisory' "
+                                                "and not granted")[0][0]  # fmt: skip
+            if waiting or second.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert waiting == 1, "the second build did not wait for the writer lock"
+        assert second.poll() is None
+        assert warehouse.checksums() == before
+    finally:
+        holder.rollback()
+        holder.close()
+    output, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, output[-2000:]
+    assert "window: fct_hourly_wind inserted 2160 rows" in output
