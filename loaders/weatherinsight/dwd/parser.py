@@ -126,22 +126,32 @@ def parse_product_file(
         )
         return "skip"
 
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=positional, block_size=batch_rows * 64),
-        parse_options=pacsv.ParseOptions(delimiter=";", invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in positional},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
+    read_options = pacsv.ReadOptions(column_names=positional, use_threads=False)
+    parse_options = pacsv.ParseOptions(delimiter=";", invalid_row_handler=on_invalid)
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in positional},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
     )
     rows_read = 0
-    for record_batch in reader:
+    while True:
+        # whole lines, about batch_rows of them: pyarrow's own streaming reader read ahead
+        # without bound, so memory grew with the file; this keeps it flat
+        lines = stream.readlines(batch_rows * 48)
+        if not lines:
+            break
+        chunk = b"".join(lines)
+        if not chunk.strip():
+            continue
+        batch = pacsv.read_csv(
+            io.BytesIO(chunk),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
         rejects = invalid_rows[:]
         invalid_rows.clear()
-        raw = pa.Table.from_batches([record_batch]).drop_columns([positional[-1]])
-        raw = raw.rename_columns(names)
+        raw = batch.drop_columns([positional[-1]]).rename_columns(names)
         raw = pa.table({name: pc.utf8_trim_whitespace(raw[name]) for name in names})
         # 1-based data row number within the file: a deterministic last tie-breaker downstream
         row_numbers = pa.array(range(rows_read + 1, rows_read + raw.num_rows + 1), pa.int64())
