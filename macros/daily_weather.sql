@@ -6,6 +6,8 @@
 with
 
 {% if not window_active() and is_incremental() %}
+{#- read once: the watermark is a query of its own -#}
+{%- set watermark = load_watermark() %}
 changed_days as (
     {%- for fact_model in daily_aggregates %}
 
@@ -13,7 +15,7 @@ changed_days as (
         station_id,
         {{ utc_date('observed_at') }} as observed_date
     from {{ ref(fact_model) }}
-    where latest_load_id > {{ load_watermark() }}
+    where latest_load_id > {{ watermark }}
     {%- if not loop.last %}
 
     union

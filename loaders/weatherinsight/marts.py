@@ -7,42 +7,32 @@ from psycopg2 import sql
 from weatherinsight import db
 
 MART_SCHEMA = "marts"
+#: Newest first: the first of these a mart has orders its rows.
+TIME_COLUMNS = ("year", "quarter", "observed_date", "observed_at")
 
 
 class UnknownMart(ValueError):
     """The named mart does not exist (yet)."""
 
 
-def list_marts(connection: db.Connection) -> list[str]:
-    conn = db.connect(connection)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "select table_name from information_schema.tables where table_schema = %s order by 1", (MART_SCHEMA,)
-            )
-            return [row[0] for row in cursor.fetchall()]
-    finally:
-        conn.close()
-
-
 def read_mart(
     connection: db.Connection, name: str, station_id: int | None = None, limit: int = 12
 ) -> tuple[list[str], list[tuple]]:
     """Column names and the newest ``limit`` rows of mart ``name`` (optionally of one station)."""
-    marts = list_marts(connection)
-    if name not in marts:
-        known = ", ".join(marts) or "none yet: run dbt build"
-        raise UnknownMart(f"no mart {name!r} in schema {MART_SCHEMA} (available: {known})")
     conn = db.connect(connection)
     try:
         with conn.cursor() as cursor:
             cursor.execute(
-                "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
-                "order by ordinal_position",
-                (MART_SCHEMA, name),
+                "select table_name, column_name from information_schema.columns where table_schema = %s "
+                "order by table_name, ordinal_position",
+                (MART_SCHEMA,),
             )
-            columns = [row[0] for row in cursor.fetchall()]
-            order = [column for column in ("year", "quarter", "observed_date", "observed_at") if column in columns]
+            catalogue = cursor.fetchall()
+            columns = [column for table, column in catalogue if table == name]
+            if not columns:
+                known = ", ".join(sorted({table for table, _ in catalogue})) or "none yet: run dbt build"
+                raise UnknownMart(f"no mart {name!r} in schema {MART_SCHEMA} (available: {known})")
+            order = [column for column in TIME_COLUMNS if column in columns]
             query = sql.SQL("select * from {}.{} {} order by {} limit %s").format(
                 sql.Identifier(MART_SCHEMA),
                 sql.Identifier(name),

@@ -152,8 +152,11 @@ def run_dbt(connection: db.Connection, *args: str, target_path: Path) -> subproc
     )
 
 
-def table_checksum(connection: db.Connection, table: str, exclude: tuple[str, ...] = ()) -> tuple[int, str]:
-    """Row count and an order-independent md5 over all rows of ``table`` (minus ``exclude`` columns)."""
+def table_checksum(
+    connection: db.Connection, table: str, exclude: tuple[str, ...] = (), where: str | None = None
+) -> tuple[int, str]:
+    """Row count and an order-independent md5 over the rows of ``table`` (minus ``exclude`` columns,
+    only rows matching ``where`` if given)."""
     schema, name = table.split(".")
     columns = [
         row[0]
@@ -167,6 +170,23 @@ def table_checksum(connection: db.Connection, table: str, exclude: tuple[str, ..
     ]
     assert columns, f"{table} has no columns"
     row_text = "concat_ws('|', " + ", ".join(f'"{column}"::text' for column in columns) + ")"
-    sql = f"select count(*), coalesce(md5(string_agg({row_text}, ',' order by {row_text})), '') from {table}"
+    sql = f"select count(*), coalesce(md5(string_agg({row_text}, ',' order by {row_text})), '') from {table}" + (
+        f" where {where}" if where else ""
+    )
     count, digest = query(connection, sql)[0]
     return count, digest
+
+
+def load_ok(mirror: Mirror, connection: db.Connection, pipelines_dir: Path, *arguments: str) -> str:
+    """`weatherinsight load dwd` from the mirror, as a user runs it; fails the test unless it succeeds."""
+    env = cli_env(connection, WEATHERINSIGHT_PIPELINES_DIR=str(pipelines_dir))
+    result = run_cli("load", "dwd", "--base-url", mirror.base_url, *arguments, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def dbt_ok(connection: db.Connection, target_path: Path, *arguments: str) -> str:
+    """A real dbt command against ``connection``; fails the test unless it succeeds."""
+    result = run_dbt(connection, *arguments, target_path=target_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result.stdout

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from weatherinsight.dwd.settings import HOURLY_PATH
 
-from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, query, run_cli, run_dbt, table_checksum
+import conftest
+from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query, table_checksum
 
 MARTS = [
     "marts.quarterly_temperature_features",
@@ -21,15 +22,11 @@ MARTS = [
 
 
 def load_cli(mirror: Mirror, database, tmp_path: Path, *arguments: str) -> None:
-    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / f"pipelines_{database.database}"))
-    result = run_cli("load", "dwd", "--base-url", mirror.base_url, *arguments, env=env)
-    assert result.returncode == 0, result.stderr
+    conftest.load_ok(mirror, database, tmp_path / f"pipelines_{database.database}", *arguments)
 
 
 def dbt_ok(database, tmp_path: Path, *arguments: str) -> str:
-    result = run_dbt(database, *arguments, target_path=tmp_path / f"target_{database.database}")
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result.stdout
+    return conftest.dbt_ok(database, tmp_path / f"target_{database.database}", *arguments)
 
 
 def test_full_demo_builds_and_a_rebuild_changes_nothing(mirror, database, tmp_path) -> None:

@@ -12,18 +12,18 @@ import pytest
 from weatherinsight import db
 from weatherinsight.dwd.settings import HOURLY_PATH
 
-from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, query, run_cli, run_dbt, table_checksum
+from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, dbt_ok, load_ok, query, run_dbt, table_checksum
 
 OLDER = DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip"
 NEWER = SAMPLE_MIRROR / HOURLY_PATH / "wind/recent/stundenwerte_FF_01975_akt.zip"  # 2021-09-19
 ARCHIVE = "wind/recent/stundenwerte_FF_01975_akt.zip"
-TABLES = ("marts.fct_hourly_wind", "marts.fct_daily_weather", "marts.quarterly_wind_features")
 SELECTION = ("--select", "+quarterly_wind_features", "+fct_daily_weather")
 TIME_COLUMN = {
     "marts.fct_hourly_wind": "observed_at",
     "marts.fct_daily_weather": "observed_date",
     "marts.quarterly_wind_features": "quarter_start_at",
 }
+TABLES = tuple(TIME_COLUMN)
 
 
 @dataclass
@@ -36,25 +36,11 @@ class Warehouse:
 
     def load(self, delivery: Path, *arguments: str) -> None:
         self.mirror.replace(ARCHIVE, delivery)
-        env = cli_env(self.database, WEATHERINSIGHT_PIPELINES_DIR=str(self.tmp / "pipelines"))
-        result = run_cli(
-            "load",
-            "dwd",
-            "--base-url",
-            self.mirror.base_url,
-            "--products",
-            "wind",
-            "--stations",
-            "1975",
-            *arguments,
-            env=env,
-        )
-        assert result.returncode == 0, result.stderr
+        load_ok(self.mirror, self.database, self.tmp / "pipelines", "--products", "wind", "--stations", "1975",
+                *arguments)  # fmt: skip
 
     def dbt(self, *arguments: str) -> str:
-        result = run_dbt(self.database, *arguments, target_path=self.tmp / "target")
-        assert result.returncode == 0, result.stdout[-3000:]
-        return result.stdout
+        return dbt_ok(self.database, self.tmp / "target", *arguments)
 
     def build(self, *arguments: str) -> str:
         return self.dbt("build", *SELECTION, *arguments)
@@ -65,24 +51,12 @@ class Warehouse:
 
     def checksums(self, where: str | None = None) -> dict:
         """Checksums per table, optionally of the rows outside ``where`` (a window on the time column)."""
-        sums = {}
-        for table in TABLES:
-            if where is None:
-                sums[table] = table_checksum(self.database, table)
-            else:
-                view = f"{table}_outside"
-                column = TIME_COLUMN[table]
-                query_sql = f"select * from {table} where not ({where.format(column=column)})"
-                sums[table] = checksum_of_query(self.database, query_sql, view)
-        return sums
-
-
-def checksum_of_query(connection: db.Connection, sql: str, name: str) -> tuple[int, str]:
-    return query(
-        connection,
-        f"select count(*), coalesce(md5(string_agg(row_text, ',' order by row_text)), '') "
-        f"from (select t::text as row_text from ({sql}) as t) as rows",
-    )[0]
+        return {
+            table: table_checksum(
+                self.database, table, where=None if where is None else f"not ({where.format(column=column)})"
+            )
+            for table, column in TIME_COLUMN.items()
+        }
 
 
 @pytest.fixture

@@ -185,8 +185,8 @@ def _record_loaded(state: dict, task: FileTask) -> None:
 
 
 def _file_rows(task: FileTask, session: requests.Session, stats: LoadStats, progress: Progress) -> Iterator[Any]:
-    # yields Arrow tables marked with their raw table name (dlt.mark.with_table_name)
-    """Fetch and parse one task, yielding raw rows and quarantine rows; update state when done."""
+    """Fetch and parse one task, yielding Arrow tables marked with their raw table name (rows and
+    quarantine rows); update the loader state when done."""
     loaded_at = datetime.now(timezone.utc)
     progress.file_started(task)
     try:
@@ -296,8 +296,5 @@ def _empty_tables() -> Iterator[Any]:
 def _resource_rows(
     tasks: Sequence[FileTask], session: requests.Session, stats: LoadStats, progress: Progress
 ) -> Iterator[Any]:
-    def rows() -> Iterator[Any]:
-        for task in tasks:
-            yield from _file_rows(task, session, stats, progress)
-
-    return rows()
+    for task in tasks:
+        yield from _file_rows(task, session, stats, progress)

@@ -103,7 +103,8 @@ def make_pipeline(connection: db.Connection, pipelines_dir: str | None = None) -
 def known_files(pipeline: dlt.Pipeline) -> dict:
     """Files already loaded per loader state (restored from the destination when the local copy is gone)."""
     pipeline.sync_destination()
-    return dict(pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("files", {}))  # the source's name
+    # state lives under the source's name, which stays `dwd_hourly` whatever the pipeline is called
+    return dict(pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("files", {}))
 
 
 def load_dwd(
@@ -136,6 +137,6 @@ def load_dwd(
     progress = progress_factory(plan) if progress_factory else Progress()
     source = dwd_hourly(plan.tasks, session, result.stats, progress)
     result.load_info = pipeline.run(source, loader_file_format="csv")
-    ensure_raw_indexes(connection)
+    ensure_raw_indexes(connection, analyze=result.stats.rows_by_table)
     result.seconds = time.perf_counter() - started
     return result
