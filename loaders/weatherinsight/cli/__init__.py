@@ -12,6 +12,7 @@ import sys
 import click
 
 from weatherinsight import __version__
+from weatherinsight.cli.backfill_commands import backfill_group
 from weatherinsight.cli.common import log_file, setup_logging
 from weatherinsight.cli.db_commands import db_group
 from weatherinsight.cli.dbt_command import dbt_command
@@ -52,6 +53,7 @@ cli.add_command(db_group)
 cli.add_command(load_group)
 cli.add_command(dbt_command)
 cli.add_command(show_command)
+cli.add_command(backfill_group)
 
 
 def main() -> None:

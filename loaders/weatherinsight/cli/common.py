@@ -15,6 +15,8 @@ from weatherinsight import db
 
 log = logging.getLogger("weatherinsight")
 console = Console(stderr=True)
+#: reports (plans, status, validate) go to stdout, so they can be piped and saved
+report = Console()
 
 
 def log_file():

@@ -1,0 +1,309 @@
+"""``weatherinsight backfill``: plan, run, resume and restore window backfills (ops/backfill.py)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from weatherinsight import db
+from weatherinsight.cli.common import ISO_DATE, console, report, user_errors
+from weatherinsight.dwd.listing import SourceUnreachable
+from weatherinsight.dwd.settings import DEFAULT_BASE_URL
+from weatherinsight.ops import backfill
+from weatherinsight.ops.backfill import MAX_PARALLEL, BackfillFailed, BackfillRequestError, Request, WindowBusy
+from weatherinsight.ops.ledger import Ledger
+from weatherinsight.ops.windows import GRAINS
+
+
+def request_errors(command: Callable) -> Callable:
+    """A wrong request is a usage error: one line, exit code 2, nothing changed."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BackfillRequestError as error:
+            raise click.UsageError(str(error)) from error
+
+    return wrapper
+
+
+def window_options(command: Callable) -> Callable:
+    options = [
+        click.option("--start", type=ISO_DATE, required=True, help="First day (UTC, inclusive)."),
+        click.option("--end", type=ISO_DATE, required=True, help="Day after the last day (UTC, exclusive)."),
+        click.option("--products", default="", help="Comma-separated products (default: all)."),
+        click.option("--stations", default="", help="Comma-separated DWD station ids (default: all)."),
+        click.option("--by", type=click.Choice(GRAINS), default="quarter", show_default=True, help="Window size."),
+        click.option("--force", is_flag=True, help="Rebuild complete windows too (the replaced rows are kept)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group("backfill")
+def backfill_group() -> None:
+    """Backfill windows: load raw with dlt, build and test each window with dbt, publish what passed.
+
+    \b
+    The ledger (schema ops) records every run and window; rerunning a command resumes it.
+    Example:
+      weatherinsight backfill plan --start 2021-01-01 --end 2022-01-01 --products wind
+      weatherinsight backfill run  --start 2021-01-01 --end 2022-01-01 --products wind --base-url URL
+      weatherinsight backfill restore 7
+    """
+
+
+def _print_plan(plan: backfill.Plan) -> None:
+    table = Table(title=f"backfill plan: {len(plan.windows)} windows × {len(plan.request.products)} products")
+    for column, justify in (
+        ("window", "left"),
+        ("product", "left"),
+        ("state", "left"),
+        ("raw hours", "right"),
+        ("built hours", "right"),
+        ("action", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for entry in plan.entries:
+        action = "build" if entry.action == "build" else f"skip ({entry.reason})"
+        if entry.action == "build" and entry.reason != entry.state:
+            action = f"build ({entry.reason})"
+        table.add_row(
+            entry.window.label, entry.product, entry.state, f"{entry.raw_hours:,}", f"{entry.built_hours:,}", action
+        )
+    report.print(table)
+    builds = sum(1 for entry in plan.entries if entry.action == "build")
+    basis = "median of past windows" if plan.history else "no history yet, assuming"
+    report.print(
+        f"to build: {builds} of {len(plan.entries)} (window, product) pairs in {len(plan.batches())} dbt builds; "
+        f"~{plan.estimated_rows:,} raw station-hours loaded so far; "
+        f"estimate {plan.estimated_seconds / 60:.1f} min ({basis} {plan.seconds_per_window:.0f} s per window)"
+    )
+
+
+@backfill_group.command("plan")
+@window_options
+@request_errors
+@user_errors(BackfillFailed)
+def plan_command(start: date, end: date, products: str, stations: str, by: str, force: bool) -> None:
+    """List the windows and what a run would do with each; changes nothing.
+
+    States: complete, partial (some raw hours unbuilt), missing, stale (raw changed since built),
+    failed (last attempt failed its tests), empty (source has no data).
+    """
+    request = Request.make(start, end, products, stations, by, force=force)
+    connection = db.resolve(start=True)
+    with Ledger(connection) as ledger:
+        ledger.ensure()
+        _print_plan(backfill.make_plan(connection, request, ledger))
+
+
+class BarProgress(backfill.Progress):
+    def __init__(self) -> None:
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description:<36}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} windows, {task.fields[rows]} rows, {task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self.bar = Progress(*columns, console=console, transient=False)
+        self.task = None
+        self.rows = 0
+        self.failed = 0
+
+    def loading(self) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task("loading raw with dlt", total=None, rows="0", failed=0)
+
+    def started(self, plan: backfill.Plan) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task("", total=None, rows="0", failed=0)
+        self.bar.update(self.task, description="building windows", total=len(plan.batches()), completed=0)
+
+    def batch_done(self, outcome: backfill.BatchOutcome) -> None:
+        self.rows += outcome.rows_built
+        self.failed += 0 if outcome.ok else 1
+        self.bar.update(self.task, advance=1, rows=f"{self.rows:,}", failed=self.failed)
+        verdict = "published" if outcome.ok else "FAILED: " + "; ".join(outcome.problems)[:200]
+        self.bar.console.print(
+            f"  {outcome.window.label} {','.join(outcome.products)}: {verdict} "
+            f"({outcome.rows_built:,} rows, {outcome.seconds:.1f} s)"
+        )
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _print_summary(summary: backfill.RunSummary) -> None:
+    table = Table(title=f"backfill run {summary.run_id}")
+    table.add_column("windows ok", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("skipped", justify="right")
+    table.add_column("rows loaded", justify="right")
+    table.add_column("rows built", justify="right")
+    table.add_column("duration", justify="right")
+    table.add_column("estimate", justify="right")
+    table.add_column("success rate", justify="right")
+    attempted = summary.windows_ok + summary.windows_failed
+    rate = f"{summary.windows_ok / attempted:.0%}" if attempted else "-"
+    table.add_row(
+        str(summary.windows_ok),
+        str(summary.windows_failed),
+        str(summary.windows_skipped),
+        f"{summary.rows_loaded:,}",
+        f"{summary.rows_built:,}",
+        f"{summary.seconds:.1f} s",
+        f"{summary.plan.estimated_seconds + summary.load_seconds:.1f} s",
+        rate,
+    )
+    console.print(table)
+
+
+def _execute(request: Request) -> None:
+    connection = db.resolve(start=True)
+    if request.load and not request.base_url:
+        request.base_url = DEFAULT_BASE_URL
+    progress = BarProgress()
+    try:
+        summary = backfill.run_backfill(connection, request, progress)
+    finally:
+        progress.stop()
+    _print_summary(summary)
+    if summary.windows_failed:
+        failed = [o for o in summary.outcomes if not o.ok]
+        first = failed[0]
+        raise click.ClickException(
+            f"{summary.windows_failed} window(s) failed, published marts unchanged for them "
+            f"(first: {first.window.label}: {'; '.join(first.problems)[:300]}); "
+            f"see: weatherinsight validate --start {request.start} --end {request.end}"
+        )
+
+
+@backfill_group.command("run")
+@window_options
+@click.option("--parallel", type=click.IntRange(1, MAX_PARALLEL), default=1, show_default=True, help="Windows at once.")
+@click.option("--retry-failed", is_flag=True, help="Also rebuild windows whose last attempt failed.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (as `backfill plan`) and stop.")
+@click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    envvar="WEATHERINSIGHT_DWD_BASE_URL",
+    help="DWD open-data root, or a mirror laid out the same way.",
+)
+@click.option("--no-load", is_flag=True, help="Build from raw as loaded; fetch nothing.")
+@click.option(
+    "--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy window (default: refuse)."
+)
+@request_errors
+@user_errors(BackfillFailed, WindowBusy, SourceUnreachable)
+def run_command(
+    start: date,
+    end: date,
+    products: str,
+    stations: str,
+    by: str,
+    force: bool,
+    parallel: int,
+    retry_failed: bool,
+    dry_run: bool,
+    base_url: str,
+    no_load: bool,
+    wait: float,
+) -> None:
+    """Load raw for the range, then build, test and publish each window that is not complete.
+
+    Ctrl-C or a kill leaves the ledger consistent; rerun the same command to resume.
+    """
+    request = Request.make(
+        start,
+        end,
+        products,
+        stations,
+        by,
+        force=force,
+        retry_failed=retry_failed,
+        parallel=parallel,
+        base_url=base_url,
+        load=not no_load,
+        wait=wait,
+    )
+    if dry_run:
+        connection = db.resolve(start=True)
+        with Ledger(connection) as ledger:
+            ledger.ensure()
+            _print_plan(backfill.make_plan(connection, request, ledger))
+        return
+    _execute(request)
+
+
+@backfill_group.command("resume")
+@click.argument("run_id", type=int, required=False)
+@click.option("--base-url", envvar="WEATHERINSIGHT_DWD_BASE_URL", help="Override the run's base URL.")
+@request_errors
+@user_errors(BackfillFailed, WindowBusy, SourceUnreachable)
+def resume_command(run_id: int | None, base_url: str | None) -> None:
+    """Rerun a failed or interrupted run (default: the latest), retrying its failed windows."""
+    connection = db.resolve(start=True)
+    original, request = backfill.resume_request(connection, run_id)
+    if base_url:
+        request.base_url = base_url
+    click.echo(f"resuming run {original}: {request.start} – {request.end}, {', '.join(request.products)}")
+    _execute(request)
+
+
+@backfill_group.command("restore")
+@click.argument("run_id", type=int)
+@click.option("--force", is_flag=True, help="Restore even when later runs published overlapping windows.")
+@request_errors
+@user_errors(BackfillFailed, WindowBusy)
+def restore_command(run_id: int, force: bool) -> None:
+    """Put back the published rows a run replaced, and record it in the ledger."""
+    result = backfill.restore(db.resolve(start=True), run_id, force=force)
+    click.echo(
+        f"restored run {result.run_id}: {result.windows} windows, {result.rows_removed:,} rows removed, "
+        f"{result.rows_restored:,} rows put back (ledger: restore run {result.restore_run_id})"
+    )
+
+
+@backfill_group.command("runs")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@user_errors()
+def runs_command(limit: int) -> None:
+    """List recent runs from the ledger."""
+    connection = db.resolve(start=True)
+    with Ledger(connection) as ledger:
+        ledger.ensure()
+        ledger.reap()
+        rows = ledger.dicts("select * from ops.backfill_runs order by run_id desc limit %s", (limit,))
+    table = Table(title="backfill runs")
+    for column in ("run", "command", "status", "started", "seconds", "windows ok/failed/skipped", "rows", "error"):
+        table.add_column(column)
+    for row in rows:
+        seconds = (row["finished_at"] - row["started_at"]).total_seconds() if row["finished_at"] else None
+        arguments = row["arguments"]
+        label = row["command"]
+        if row["command"] == "run":
+            label = f"run {arguments['start']}..{arguments['end']} {','.join(arguments['products'])}"
+        table.add_row(
+            str(row["run_id"]),
+            label[:60],
+            row["status"],
+            row["started_at"].isoformat(timespec="seconds"),
+            f"{seconds:.1f}" if seconds is not None else "",
+            f"{row['windows_succeeded'] or 0}/{row['windows_failed'] or 0}/{row['windows_skipped'] or 0}",
+            f"{row['rows_built'] or 0:,}",
+            (row["error"] or "")[:60],
+        )
+    console.print(table)

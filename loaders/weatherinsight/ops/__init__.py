@@ -1,0 +1,1 @@
+"""Backfill operations: the window ledger, plans, runs, restores and reports (status, validate, doctor)."""
