@@ -17,6 +17,7 @@ from weatherinsight.cli.common import log_file, setup_logging
 from weatherinsight.cli.db_commands import db_group
 from weatherinsight.cli.dbt_command import dbt_command
 from weatherinsight.cli.load_commands import load_group
+from weatherinsight.cli.report_commands import doctor_command, status_command, validate_command
 from weatherinsight.cli.show_command import show_command
 
 
@@ -54,6 +55,9 @@ cli.add_command(load_group)
 cli.add_command(dbt_command)
 cli.add_command(show_command)
 cli.add_command(backfill_group)
+cli.add_command(status_command)
+cli.add_command(validate_command)
+cli.add_command(doctor_command)
 
 
 def main() -> None:

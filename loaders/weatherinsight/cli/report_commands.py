@@ -1,0 +1,173 @@
+"""``weatherinsight status``, ``validate`` and ``doctor``: read-only reports (ops/report.py)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from weatherinsight import db
+from weatherinsight.cli.backfill_commands import request_errors
+from weatherinsight.cli.common import ISO_DATE, report, user_errors
+from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
+from weatherinsight.ops import report as reports
+from weatherinsight.ops.backfill import BackfillRequestError
+
+
+def _scope(products: str, start: date | None, end: date | None, connection: db.Connection):
+    try:
+        names = [product.name for product in parse_products(products)]
+    except LoadRequestError as error:
+        raise BackfillRequestError(str(error)) from None
+    if start is not None and end is not None and end <= start:
+        raise BackfillRequestError(f"--end {end} is not after --start {start}")
+    if start is None or end is None:
+        found = reports.data_range(connection, names)
+        if found is None:
+            raise click.ClickException("no data loaded yet for these products (run: weatherinsight backfill run …)")
+        start = start or found[0]
+        end = end or date.fromordinal(found[1].toordinal() + 1)
+    return names, start, end
+
+
+def _print_matrix(result: reports.Coverage) -> None:
+    """Years down, products across; one glyph per quarter."""
+    keys = list(dict.fromkeys((cell.product, cell.station) for cell in result.cells))
+    table = Table(title=f"coverage {result.start} – {result.end} (one glyph per quarter, Q1..Q4)")
+    table.add_column("year")
+    for product, station in keys:
+        table.add_column(product + (f"\n{station}" if station is not None else ""))
+    by_key: dict[tuple, dict[tuple[int, int], str]] = {}
+    for cell in result.cells:
+        quarter = (cell.quarter.start.year, (cell.quarter.start.month - 1) // 3)
+        by_key.setdefault((cell.product, cell.station), {})[quarter] = cell.state
+    for year in sorted({cell.quarter.start.year for cell in result.cells}):
+        row = [str(year)]
+        for key in keys:
+            states = by_key[key]
+            row.append("".join(reports.GLYPHS[states.get((year, q), "none")] for q in range(4)))
+        table.add_row(*row)
+    report.print(table)
+    report.print("  ".join(f"{glyph or ' '} {state}" for state, glyph in reports.GLYPHS.items() if state != "none"))
+    totals = Table(title="quarters per state")
+    totals.add_column("product")
+    for state in reports.STATES[:-1]:
+        totals.add_column(state, justify="right")
+    for product in result.products:
+        counts = result.counts(product)
+        totals.add_row(product, *(str(counts[state]) for state in reports.STATES[:-1]))
+    report.print(totals)
+    problems = result.problems()
+    if problems:
+        listing = Table(title=f"quarters needing work ({len(problems)})")
+        for column in ("product", "quarter", "station", "state", "raw hours", "published", "coverage"):
+            listing.add_column(column)
+        for cell in problems[:40]:
+            listing.add_row(
+                cell.product,
+                reports.quarter_label(cell.quarter),
+                str(cell.station or "all"),
+                cell.state,
+                f"{cell.raw_hours:,}",
+                f"{cell.built_hours:,}",
+                f"{cell.coverage:.1%}" if cell.coverage is not None else "-",
+            )
+        report.print(listing)
+
+
+@click.command("status")
+@click.option("--start", type=ISO_DATE, help="First day (default: first day with data).")
+@click.option("--end", type=ISO_DATE, help="Day after the last (default: after the last day with data).")
+@click.option("--products", default="", help="Comma-separated products (default: all).")
+@click.option("--stations", default="", help="Only these stations (comma-separated ids).")
+@click.option("--by-station", is_flag=True, help="One column per station instead of per product.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML page.")
+@request_errors
+@user_errors()
+def status_command(
+    start: date | None, end: date | None, products: str, stations: str, by_station: bool, html_path: Path | None
+) -> None:
+    """Coverage matrix product × quarter: complete, partial, missing, stale, failed — with row counts."""
+    connection = db.resolve(start=True)
+    try:
+        chosen_stations = sorted(parse_stations(stations) or []) or None
+    except LoadRequestError as error:
+        raise BackfillRequestError(str(error)) from None
+    names, start, end = _scope(products, start, end, connection)
+    result = reports.coverage(connection, names, start, end, chosen_stations, by_station=by_station)
+    _print_matrix(result)
+    if html_path:
+        html_path.write_text(reports.coverage_html(result), encoding="utf-8")
+        report.print(f"wrote {html_path}")
+
+
+@click.command("validate")
+@click.option("--start", type=ISO_DATE, help="First day (default: first day with data).")
+@click.option("--end", type=ISO_DATE, help="Day after the last (default: after the last day with data).")
+@click.option("--products", default="", help="Comma-separated products (default: all).")
+@request_errors
+@user_errors()
+def validate_command(start: date | None, end: date | None, products: str) -> None:
+    """Check the published marts without reprocessing anything; exit code 1 when something is wrong.
+
+    Row counts, completeness against each station's expected hours, duplicate keys, stations
+    missing from dim_station, quarters missing / partial / stale / failed, data-test results.
+    """
+    connection = db.resolve(start=True)
+    names, start, end = _scope(products, start, end, connection)
+    result = reports.validate(connection, names, start, end)
+    table = Table(title=f"validate {start} – {end}")
+    for column in (
+        "product",
+        "published rows",
+        "raw station-hours",
+        "expected hours",
+        "completeness",
+        "duplicates",
+        "unknown stations",
+        "failed tests",
+        "quarters ok / needing work",
+    ):
+        table.add_column(column, justify="left" if column == "product" else "right")
+    for check in result.checks:
+        counts = result.coverage.counts(check.product)
+        needing = sum(counts[state] for state in ("missing", "partial", "stale", "failed"))
+        table.add_row(
+            check.product,
+            f"{check.published_rows:,}",
+            f"{check.raw_hours:,}",
+            f"{check.expected_hours:,}",
+            f"{check.completeness:.1%}" if check.completeness is not None else "-",
+            str(check.duplicate_keys),
+            str(check.unknown_stations),
+            str(len(check.failed_tests)),
+            f"{counts['complete'] + counts['empty']} / {needing}",
+        )
+    report.print(table)
+    for warning in result.warnings:
+        report.print(f"warning: {warning}")
+    for error in result.errors[:50]:
+        report.print(f"problem: {error}")
+    if result.errors:
+        raise click.ClickException(f"{len(result.errors)} problem(s) found (listed above)")
+    report.print("valid: no problems found")
+
+
+@click.command("doctor")
+@user_errors()
+def doctor_command() -> None:
+    """Check the set-up: database, versions, disk space, pending dlt packages, stale runs and locks."""
+    findings = reports.doctor(lambda: db.resolve(start=True), os.environ.get("WEATHERINSIGHT_PIPELINES_DIR"))
+    table = Table(title="weatherinsight doctor")
+    for column in ("check", "result", "detail"):
+        table.add_column(column)
+    marks = {"ok": "ok", "warn": "[yellow]warn[/]", "error": "[red]error[/]"}
+    for finding in findings:
+        table.add_row(finding.check, marks[finding.level], finding.detail)
+    report.print(table)
+    errors = [finding for finding in findings if finding.level == "error"]
+    if errors:
+        raise click.ClickException(f"{errors[0].check}: {errors[0].detail}")
