@@ -18,6 +18,8 @@ Per window (a batch: one time window, the products that need it):
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import statistics
 import threading
 import time
@@ -32,7 +34,7 @@ from psycopg2 import sql
 from weatherinsight import db
 from weatherinsight.dwd.service import LoadRequestError, load_dwd, make_window, parse_products, parse_stations
 from weatherinsight.ops.dbt import DbtResult, run_dbt
-from weatherinsight.ops.ledger import AUDIT_PREFIX, BACKUP_SCHEMA, NOW, Ledger
+from weatherinsight.ops.ledger import AUDIT_PREFIX, BACKUP_SCHEMA, BUSY, NOW, Ledger
 from weatherinsight.ops.windows import (
     GRAINS,
     MARTS_SCHEMA,
@@ -209,20 +211,25 @@ class Progress:
 
 
 def backfill_target(*parts: str) -> Path:
+    """dbt artifacts of backfills: ``target/backfill/...`` (one folder per database, run and window)."""
     return db.project_root() / "target" / "backfill" / Path(*parts)
 
 
 def catalogue(connection: db.Connection) -> Catalogue:
     """The windowed mart models, from a manifest no older than the project's files (`dbt parse`)."""
     root = db.project_root()
-    target = backfill_target("parse")
-    manifest = target / "manifest.json"
+    manifest = backfill_target("manifest.json")
     sources = [root / "dbt_project.yml", *(root / "models").rglob("*"), *(root / "macros").rglob("*")]
     newest = max(path.stat().st_mtime for path in sources if path.is_file())
     if not manifest.is_file() or manifest.stat().st_mtime < newest:
+        # parse in a folder of our own and move the manifest in: two runs starting at once never
+        # read a half-written one
+        target = backfill_target(f"parse_{os.getpid()}_{threading.get_ident()}")
         result = run_dbt(connection, ["parse"], target)
         if not result.ok:
             raise BackfillFailed(f"dbt parse failed: {result.first_error_line()}")
+        os.replace(target / "manifest.json", manifest)
+        shutil.rmtree(target, ignore_errors=True)
     return Catalogue.from_manifest(manifest)
 
 
@@ -331,26 +338,38 @@ class WindowLocks:
 
 def ensure_relations(connection: db.Connection, catalogue_: Catalogue, run_dir: Path, refresh_stations: bool) -> None:
     """Build what a window build reads but does not build, where missing: seeds, staging views, the
-    station snapshot and dimension, and the windowed marts (created empty with ``--empty``)."""
+    station snapshot and dimension, and the windowed marts (created empty)."""
     conn = db.connect(connection)
+    conn.autocommit = True
     try:
         with conn.cursor() as cursor:
+            # one preparer at a time: two runs on a fresh database would create the same views at once
+            cursor.execute("select pg_advisory_lock(hashtext('weatherinsight.prepare'))")
             missing_marts = [name for name in catalogue_.models if not relation_exists(cursor, MARTS_SCHEMA, name)]
             base_missing = not relation_exists(cursor, MARTS_SCHEMA, "dim_station") or not relation_exists(
                 cursor, "staging", "stg_dwd__station_list_entries"
             )
+            if base_missing or refresh_stations:
+                exclude = ["--exclude", *catalogue_.models]
+                # seeds, views, the station snapshot and dimension; their tests run in the user's own builds
+                no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+                result = run_dbt(connection, ["build", *exclude, *no_tests], run_dir / "prepare")
+                if not result.ok:
+                    problems = "; ".join(result.problems()[:3]) or result.first_error_line()
+                    raise BackfillFailed(f"preparing the project failed: {problems}")
+            if missing_marts:
+                # a windowed build of a missing model creates it with the window's rows: none here
+                # (dbt's --empty cannot be used: its limit-0 subqueries break `ref(...) as alias`)
+                result = run_dbt(
+                    connection,
+                    ["run", "--select", *missing_marts],
+                    run_dir / "create",
+                    variables={"start_date": "1900-01-01", "end_date": "1900-01-02"},
+                )
+                if not result.ok:
+                    raise BackfillFailed(f"creating the marts failed: {result.first_error_line()}")
     finally:
-        conn.close()
-    if base_missing or refresh_stations:
-        exclude = ["--exclude", *catalogue_.models]
-        result = run_dbt(connection, ["build", *exclude, "--exclude-resource-type", "unit_test"], run_dir / "prepare")
-        if not result.ok:
-            problems = "; ".join(result.problems()[:3]) or result.first_error_line()
-            raise BackfillFailed(f"preparing the project failed: {problems}")
-    if missing_marts:
-        result = run_dbt(connection, ["run", "--empty", "--select", *missing_marts], run_dir / "create")
-        if not result.ok:
-            raise BackfillFailed(f"creating the marts failed: {result.first_error_line()}")
+        conn.close()  # releases the lock
 
 
 def writer_locks(cursor, models: Sequence[str]) -> None:
@@ -387,7 +406,7 @@ class Runner:
     ) -> None:
         self.connection, self.ledger, self.run_id, self.request = connection, ledger, run_id, request
         self.catalogue = catalogue_
-        self.run_dir = backfill_target(f"run_{run_id}")
+        self.run_dir = backfill_target(connection.database, f"run_{run_id}")
         self.ledger_lock = threading.Lock()
 
     def ledger_do(self, method: Callable, *args, **kwargs):
@@ -448,7 +467,7 @@ class Runner:
                     outcome.problems = result.problems() or [result.first_error_line()]
                     self._fail(ids, outcome, result)
         except WindowBusy as error:
-            outcome.problems = [str(error)]
+            outcome.problems = [f"{BUSY}: {error}"]
             self._fail(ids, outcome, None)
         finally:
             with conn.cursor() as cursor:
@@ -577,7 +596,7 @@ def run_backfill(connection: db.Connection, request: Request, progress: Progress
             summary.rows_loaded = rows_loaded
             summary.load_seconds = time.perf_counter() - started
             catalogue_ = catalogue(connection)
-            run_dir = backfill_target(f"run_{run_id}")
+            run_dir = backfill_target(connection.database, f"run_{run_id}")
             ensure_relations(connection, catalogue_, run_dir, refresh_stations=station_rows > 0)
             plan = make_plan(connection, request, ledger)
             summary.plan = plan

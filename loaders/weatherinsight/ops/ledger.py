@@ -30,6 +30,8 @@ SCHEMA = "ops"
 BACKUP_SCHEMA = "ops_backup"
 AUDIT_PREFIX = "audit_r"
 INTERRUPTED = "interrupted"
+#: error prefix of a window that did not get its locks (another run held them): retried like an interrupted one
+BUSY = "busy"
 #: a value for :meth:`Ledger.update_windows` meaning the database's ``now()``
 NOW = object()
 
@@ -118,7 +120,8 @@ class Attempt:
 
     @property
     def interrupted(self) -> bool:
-        return self.status == "failed" and (self.error or "").startswith(INTERRUPTED)
+        """Failed for a reason a rerun mends (killed, or locked out), not for its data."""
+        return self.status == "failed" and (self.error or "").startswith((INTERRUPTED, BUSY))
 
 
 class Ledger:

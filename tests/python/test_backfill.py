@@ -1,0 +1,299 @@
+"""Backfill operations end to end, as users run them: `weatherinsight backfill plan|run|resume|restore`,
+`status`, `validate` and `doctor` against a real database and the DWD mirror on 127.0.0.1.
+
+The product is precipitation (Hamburg 2020-03 to 2021-09 and Fuhlsbüttel from 2021-08: 26,361
+hourly rows), backfilled by quarter over 2021."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import time
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from weatherinsight import db
+
+from conftest import REPO, VENV_BIN, Mirror, cli_env, dbt_ok, query, run_cli, table_checksum
+
+PRODUCT = "precipitation"
+ARCHIVE = "precipitation/recent/stundenwerte_RR_01975_akt.zip"
+YEAR = ("--start", "2021-01-01", "--end", "2022-01-01")
+HALF = ("--start", "2021-01-01", "--end", "2021-07-01")
+MARTS = (
+    "marts.fct_hourly_precipitation",
+    "marts.fct_daily_weather",
+    "marts.quarterly_precipitation_features",
+)
+
+
+@dataclass
+class Ops:
+    """One database and one mirror; runs the CLI as a user does."""
+
+    database: db.Connection
+    mirror: Mirror
+    tmp: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        # wide enough that rich does not wrap table rows (as in a terminal; pipes default to 80)
+        return cli_env(self.database, WEATHERINSIGHT_PIPELINES_DIR=str(self.tmp / "pipelines"), COLUMNS="200")
+
+    def cli(self, *arguments: str) -> subprocess.CompletedProcess:
+        return run_cli(*arguments, env=self.env)
+
+    def backfill(self, *arguments: str, expect: int = 0) -> subprocess.CompletedProcess:
+        result = self.cli("backfill", "run", "--base-url", self.mirror.base_url, "--products", PRODUCT, *arguments)
+        assert result.returncode == expect, result.stdout[-3000:] + result.stderr[-3000:]
+        return result
+
+    def checksums(self) -> dict:
+        return {table: table_checksum(self.database, table) for table in MARTS}
+
+    def windows(self, run_id: int) -> list[tuple]:
+        return query(
+            self.database,
+            "select window_start::text, status, coalesce(rows_built, 0) from ops.backfill_windows"
+            " where run_id = %s and layer = 'marts' order by window_start",
+            (run_id,),
+        )
+
+    def last_run(self) -> tuple:
+        return query(self.database, "select run_id, status, error from ops.backfill_runs order by run_id desc limit 1")[
+            0
+        ]
+
+    def republish(self, mess_datum: str, value: str) -> None:
+        """DWD republishes the archive with one precipitation amount changed (a new delivery)."""
+        source = self.mirror.hourly / ARCHIVE
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(source) as old, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as new:
+            for info in old.infolist():
+                data = old.read(info)
+                if info.filename.startswith("produkt"):
+                    lines = data.decode("latin-1").split("\n")
+                    hits = [i for i, line in enumerate(lines) if f";{mess_datum};" in line]
+                    assert len(hits) == 1
+                    fields = lines[hits[0]].split(";")
+                    fields[3] = value.rjust(6)
+                    lines[hits[0]] = ";".join(fields)
+                    data = "\n".join(lines).encode("latin-1")
+                info = zipfile.ZipInfo(info.filename, date_time=datetime.now().timetuple()[:6])
+                new.writestr(info, data)
+        replacement = self.tmp / "republished.zip"
+        replacement.write_bytes(buffer.getvalue())
+        self.mirror.replace(ARCHIVE, replacement)
+
+
+@pytest.fixture
+def ops(mirror, database, tmp_path) -> Ops:
+    return Ops(database, mirror, tmp_path)
+
+
+def test_plan_skips_complete_windows_and_a_removed_quarter_is_reported_and_refilled(ops: Ops) -> None:
+    plan = ops.cli("backfill", "plan", *HALF, "--products", PRODUCT)
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.count("missing") == 2 and "no history yet" in plan.stdout
+
+    run = ops.backfill(*HALF)
+    assert "2021-Q1 precipitation: published" in run.stderr
+    run_id, status, _ = ops.last_run()
+    assert status == "succeeded"
+    assert [(start, state) for start, state, _ in ops.windows(run_id)] == [
+        ("2021-01-01", "succeeded"),
+        ("2021-04-01", "succeeded"),
+    ]
+    assert all(rows > 0 for *_, rows in ops.windows(run_id))
+    tests_recorded = query(ops.database, "select count(*), count(*) filter (where status = 'pass') "
+                                         "from ops.data_quality_results where run_id = %s", (run_id,))[0]  # fmt: skip
+    assert tests_recorded[0] > 20 and tests_recorded[0] == tests_recorded[1]
+
+    plan = ops.cli("backfill", "plan", *HALF, "--products", PRODUCT)
+    assert plan.stdout.count("skip") == 2 and "to build: 0 of 2" in plan.stdout
+    before = ops.checksums()
+    again = ops.backfill(*HALF)  # nothing to do: the same command twice changes nothing
+    assert ops.windows(ops.last_run()[0]) == [] and ops.checksums() == before
+    assert "2 skipped" not in again.stderr
+    assert query(ops.database, "select windows_skipped from ops.backfill_runs order by run_id desc limit 1") == [(2,)]
+
+    # someone deletes a published quarter: status and validate see it, the plan lists it, a run refills it
+    query_delete(ops.database, "delete from marts.fct_hourly_precipitation where observed_at < '2021-04-01'"
+                               " and observed_at >= '2021-01-01'")  # fmt: skip
+    status = ops.cli("status", "--products", PRODUCT, "--start", "2021-01-01", "--end", "2021-07-01",
+                     "--html", str(ops.tmp / "coverage.html"))  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"precipitation\s*│\s*2021-Q1\s*│\s*all\s*│\s*missing", status.stdout), status.stdout
+    assert 'class="missing" title="precipitation 2021-Q1: missing' in (ops.tmp / "coverage.html").read_text()
+    validate = ops.cli("validate", "--products", PRODUCT, *HALF)
+    assert validate.returncode == 1
+    assert "precipitation 2021-Q1: missing" in validate.stdout and "problem(s) found" in validate.stderr
+    plan = ops.cli("backfill", "plan", *HALF, "--products", PRODUCT)
+    assert "to build: 1 of 2" in plan.stdout
+    ops.backfill(*HALF)
+    assert [start for start, *_ in ops.windows(ops.last_run()[0])] == ["2021-01-01"]
+    assert ops.checksums() == before
+    assert ops.cli("validate", "--products", PRODUCT, *HALF).returncode == 0
+
+
+def query_delete(connection: db.Connection, statement: str) -> None:
+    conn = db.connect(connection)
+    try:
+        with conn, conn.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        conn.close()
+
+
+def test_killed_run_resumes_and_ends_identical_to_a_full_rebuild(ops: Ops) -> None:
+    command = [str(VENV_BIN / "weatherinsight"), "backfill", "run", "--base-url", ops.mirror.base_url,
+               "--products", PRODUCT, *YEAR]  # fmt: skip
+    victim = subprocess.Popen(command, env=ops.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
+    try:
+        published = 0
+        for _ in range(600):  # bounded: at most ~5 minutes
+            if victim.poll() is not None:
+                break
+            try:
+                published = query(ops.database, "select count(*) from ops.backfill_windows where layer = 'marts' "
+                                                "and status = 'succeeded'")[0][0]  # fmt: skip
+            except Exception:  # noqa: BLE001 - the ledger does not exist until the run creates it
+                published = 0
+            if published >= 1:
+                break
+            time.sleep(0.5)
+        assert victim.poll() is None and published >= 1, "the run ended before it could be killed mid-way"
+    finally:
+        os.killpg(victim.pid, signal.SIGKILL)  # the run and its dbt: no chance to clean up
+        victim.wait()
+    killed_run = query(ops.database, "select run_id, status from ops.backfill_runs")[0]
+    assert killed_run[1] == "running"  # what a kill leaves behind; the next command notices
+
+    doctor = ops.cli("doctor")
+    assert "are marked running but their process is gone" in doctor.stdout
+
+    resumed = ops.backfill(*YEAR)
+    assert query(ops.database, "select status, error like 'interrupted%%' from ops.backfill_runs where run_id = %s",
+                 (killed_run[0],)) == [("failed", True)]  # fmt: skip
+    resumed_run = ops.last_run()[0]
+    built_again = [start for start, *_ in ops.windows(resumed_run)]
+    assert "2021-01-01" not in built_again and len(built_again) <= 3
+    assert query(ops.database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
+    assert "published" in resumed.stderr
+
+    # the resumed marts equal a from-scratch rebuild of the same rows
+    in_year = {
+        "marts.fct_hourly_precipitation": "observed_at >= '2021-01-01' and observed_at < '2022-01-01'",
+        "marts.fct_daily_weather": "observed_date >= '2021-01-01' and observed_date < '2022-01-01'",
+        "marts.quarterly_precipitation_features": "year = 2021",
+    }
+    resumed_sums = {table: table_checksum(ops.database, table, where=where) for table, where in in_year.items()}
+    dbt_ok(ops.database, ops.tmp / "target", "build", "--full-refresh", "--select", "+quarterly_precipitation_features",
+           "+fct_daily_weather", "--exclude-resource-type", "test", "unit_test")  # fmt: skip
+    assert resumed_sums == {table: table_checksum(ops.database, table, where=where) for table, where in in_year.items()}
+    assert resumed_sums["marts.fct_hourly_precipitation"][0] > 6000
+
+
+def test_a_window_failing_its_tests_leaves_the_published_marts_byte_identical(ops: Ops) -> None:
+    ops.backfill("--start", "2021-01-01", "--end", "2021-04-01")
+    before = ops.checksums()
+    ops.republish("2021020112", "999.0")  # a bad delivery: 999 mm in one hour
+    failed = ops.backfill("--start", "2021-01-01", "--end", "2021-04-01", expect=1)
+    assert "accepted_range_fct_hourly_precipitation_precipitation_mm" in failed.stderr
+    assert "published marts unchanged" in failed.stderr
+    assert ops.checksums() == before
+    run_id, status, _ = ops.last_run()
+    assert status == "failed"
+    window = query(ops.database, "select status, error from ops.backfill_windows where run_id = %s and layer = 'marts'",
+                   (run_id,))  # fmt: skip
+    assert window[0][0] == "failed" and "precipitation_mm" in window[0][1]
+    assert query(ops.database, "select failures from ops.data_quality_results where run_id = %s and status = 'fail'",
+                 (run_id,)) == [(1,)]  # fmt: skip
+    # the failure stays visible and is not retried by accident
+    assert re.search(r"2021-Q1\s*│\s*all\s*│\s*failed", ops.cli("status", "--products", PRODUCT, *HALF).stdout)
+    assert ops.cli("validate", "--products", PRODUCT, *HALF).returncode == 1
+    assert "skip (failed in run" in ops.cli("backfill", "plan", *HALF, "--products", PRODUCT).stdout
+    assert query(ops.database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
+
+
+def test_a_forced_reprocess_is_undone_by_restore(ops: Ops) -> None:
+    ops.backfill(*HALF)
+    before = ops.checksums()
+    ops.republish("2021020112", "4.2")  # a plausible correction from DWD
+    ops.backfill(*HALF, "--force")
+    reprocess_run = ops.last_run()[0]
+    after = ops.checksums()
+    assert after != before
+    assert query(ops.database, "select precipitation_mm from marts.fct_hourly_precipitation "
+                               "where observed_at = '2021-02-01 12:00+00'") == [(4.2,)]  # fmt: skip
+    restored = ops.cli("backfill", "restore", str(reprocess_run))
+    assert restored.returncode == 0, restored.stderr
+    assert ops.checksums() == before
+    assert query(ops.database, "select status from ops.backfill_runs where run_id = %s", (reprocess_run,)) == [
+        ("rolled back",)
+    ]
+    assert query(ops.database, "select command, status from ops.backfill_runs order by run_id desc limit 1") == [
+        ("restore", "succeeded")
+    ]
+    # the restored window is older than raw now: the plan offers to rebuild it
+    assert "stale" in ops.cli("backfill", "plan", *HALF, "--products", PRODUCT).stdout
+
+
+def test_overlapping_runs_never_interleave(ops: Ops) -> None:
+    ops.backfill("--start", "2021-01-01", "--end", "2021-04-01")
+    before = ops.checksums()
+    # another run holds the window: a second one refuses, with one line, and changes nothing
+    holder = db.connect(ops.database)
+    holder.autocommit = True
+    with holder.cursor() as cursor:
+        cursor.execute("select pg_advisory_lock(hashtext('weatherinsight.window:fct_hourly_precipitation:2021-01-01'))")
+    try:
+        refused = ops.backfill("--start", "2021-02-01", "--end", "2021-03-01", "--by", "month", "--force", "--no-load",
+                               expect=1)  # fmt: skip
+        assert "being written by another run" in refused.stderr
+        assert ops.checksums() == before
+    finally:
+        holder.close()
+    # two real runs on the same window at once: both finish, one after the other, same result
+    command = [str(VENV_BIN / "weatherinsight"), "backfill", "run", "--products", PRODUCT, "--start", "2021-01-01",
+               "--end", "2021-04-01", "--force", "--no-load", "--wait", "600"]  # fmt: skip
+    runs = [subprocess.Popen(command, env=ops.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True) for _ in range(2)]  # fmt: skip
+    for run in runs:
+        output, _ = run.communicate(timeout=900)
+        assert run.returncode == 0, output[-3000:]
+    spans = query(ops.database, "select started_at, finished_at from ops.backfill_windows where layer = 'marts' "
+                                "and status = 'succeeded' and run_id > 2 order by started_at")  # fmt: skip
+    assert len(spans) == 2 and spans[0][1] <= spans[1][0], f"windows overlapped in time: {spans}"
+    assert ops.checksums() == before
+
+
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(ops: Ops) -> None:
+    cases = [
+        ("backfill", "plan", "--start", "2021-02-30", "--end", "2021-04-01"),
+        ("backfill", "run", "--start", "2021-04-01", "--end", "2021-01-01"),
+        ("backfill", "run", *HALF, "--products", "snow"),
+        ("backfill", "run", *HALF, "--parallel", "0"),
+        ("backfill", "run", *HALF, "--by", "week"),
+        ("backfill", "restore", "4711"),
+        ("backfill", "resume", "4711"),
+        ("status", "--products", "snow"),
+        ("validate", "--start", "2021-04-01", "--end", "2021-01-01"),
+    ]
+    for arguments in cases:
+        result = ops.cli(*arguments)
+        assert result.returncode == 2, (arguments, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, (arguments, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert query(ops.database, "select count(*) from information_schema.tables where table_schema = 'marts'") == [(0,)]
+    doctor = ops.cli("doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "database" in doctor.stdout and "dlt packages" in doctor.stdout
