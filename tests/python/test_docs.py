@@ -79,7 +79,7 @@ def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp
         DBT_TARGET_PATH=str(tmp_path / "target"),
         DBT_LOG_PATH=str(tmp_path / "logs"),
     )
-    commands = procedure_commands("## Backfill and reprocessing procedures")
+    commands = procedure_commands("## Backfill and reprocessing with dbt directly")
     assert len(commands) == 10
     for command in commands:
         arguments = shlex.split(command)
@@ -95,3 +95,38 @@ def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp
     quarters = query(database, "select count(*) from marts.quarterly_pressure_features where year in (2018, 2019)")
     assert quarters[0][0] == 7  # Hamburg's pressure archive covers 2018-03 .. 2019-09
     assert query(database, "select count(*) from marts.quarterly_wind_features where year = 2021")[0][0] == 3
+
+
+def test_readme_backfill_operations_run_as_written_on_the_demo_data(mirror, database, tmp_path) -> None:
+    """Every legacy procedure of the README as the one command that does it, in order, as written."""
+    import shlex
+    import subprocess
+
+    from conftest import VENV_BIN, cli_env, query
+
+    env = cli_env(
+        database,
+        WEATHERINSIGHT_DWD_BASE_URL=mirror.base_url,
+        WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"),
+        WEATHERINSIGHT_HOME=str(REPO),
+        COLUMNS="200",
+    )
+    commands = procedure_commands("## Backfill operations")
+    assert len(commands) == 11
+    for command in commands:
+        arguments = shlex.split(command)
+        result = subprocess.run(
+            [str(VENV_BIN / arguments[0]), *arguments[1:]],
+            env=env,
+            cwd=tmp_path,  # `--html coverage.html` lands here, not in the checkout
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-3000:])
+    runs = query(database, "select run_id, command, status from ops.backfill_runs order by run_id")
+    assert [status for _, _, status in runs] == ["succeeded", "succeeded", "succeeded", "rolled back", "succeeded"]
+    assert query(database, "select count(*) from marts.quarterly_pressure_features where year in (2018, 2019)") == [
+        (7,)
+    ]
+    assert "<table>" in (tmp_path / "coverage.html").read_text(encoding="utf-8")

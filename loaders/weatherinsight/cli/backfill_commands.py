@@ -254,9 +254,16 @@ def run_command(
 @request_errors
 @user_errors(BackfillFailed, WindowBusy, SourceUnreachable)
 def resume_command(run_id: int | None, base_url: str | None) -> None:
-    """Rerun a failed or interrupted run (default: the latest), retrying its failed windows."""
+    """Rerun a failed or interrupted run (default: the latest run, if it failed), retrying its failed windows.
+
+    Example: weatherinsight backfill resume 12
+    """
     connection = db.resolve(start=True)
-    original, request = backfill.resume_request(connection, run_id)
+    found = backfill.resume_request(connection, run_id)
+    if found is None:
+        click.echo("nothing to resume: the latest backfill run did not fail")
+        return
+    original, request = found
     if base_url:
         request.base_url = base_url
     click.echo(f"resuming run {original}: {request.start} – {request.end}, {', '.join(request.products)}")

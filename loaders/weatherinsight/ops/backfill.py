@@ -811,17 +811,23 @@ def restore(connection: db.Connection, run_id: int, force: bool = False, wait: f
     return RestoreSummary(run_id, restore_id, len(rows), restored, removed)
 
 
-def resume_request(connection: db.Connection, run_id: int | None) -> tuple[int, Request]:
-    """The request of ``run_id`` (default: the latest failed or interrupted run), retrying failed windows."""
+def resume_request(connection: db.Connection, run_id: int | None) -> tuple[int, Request] | None:
+    """The request of ``run_id`` (default: the latest run if it failed or was interrupted), retrying
+    failed windows; None when there is nothing to resume."""
     with Ledger(connection) as ledger:
         if not ledger.exists():
-            raise BackfillRequestError("no backfill has run yet: nothing to resume")
+            if run_id is not None:
+                raise BackfillRequestError(f"no backfill run {run_id}: no backfill has run yet")
+            return None
         ledger.reap()
-        run = ledger.run(run_id) if run_id is not None else ledger.latest_unfinished_run()
-        if run is None:
-            raise BackfillRequestError(
-                f"no backfill run {run_id}" if run_id is not None else "no failed or interrupted backfill to resume"
-            )
+        if run_id is None:
+            run = ledger.latest_unfinished_run()
+            if run is None:
+                return None
+        else:
+            run = ledger.run(run_id)
+            if run is None:
+                raise BackfillRequestError(f"no backfill run {run_id} (list runs with: weatherinsight backfill runs)")
         if run["command"] != "run":
             raise BackfillRequestError(f"run {run['run_id']} is a {run['command']}, not a backfill run")
         request = Request.from_arguments(run["arguments"])

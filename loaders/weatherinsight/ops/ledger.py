@@ -205,11 +205,9 @@ class Ledger:
         return rows[0] if rows else None
 
     def latest_unfinished_run(self) -> dict | None:
-        rows = self.dicts(
-            "select * from ops.backfill_runs where command = 'run' and status in ('failed', 'running') "
-            "order by run_id desc limit 1"
-        )
-        return rows[0] if rows else None
+        """The latest backfill run, if it failed or was interrupted (a later success supersedes it)."""
+        rows = self.dicts("select * from ops.backfill_runs where command = 'run' order by run_id desc limit 1")
+        return rows[0] if rows and rows[0]["status"] in ("failed", "running") else None
 
     # ---- windows ------------------------------------------------------------------------------
 
