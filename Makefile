@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint pytest docs db-up db-down clean
+.PHONY: install demo test lint pytest bench docs db-up db-down clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: install
 
 pytest: install
 	$(BIN)/pytest
+
+bench: install ## benchmarks: loader vs COPY, windowed rebuilds, dbt overhead, SQLMesh and wetterdienst (~20 min)
+	$(BIN)/python bench/run.py
 
 docs: install ## build the dbt docs site (then: weatherinsight dbt docs serve)
 	$(BIN)/weatherinsight dbt docs generate

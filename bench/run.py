@@ -1,0 +1,503 @@
+"""`make bench`: the loader and windowed rebuilds against the machine's ceilings and against peers,
+measured side by side in one run. Prints a table and writes JSON to bench/results/.
+
+Sections (each measured in its own scratch database on the same server):
+
+1. loader: a synthetic DWD-shaped mirror (bench/synth_mirror.py) served on 127.0.0.1, loaded end to
+   end by the real loader (HTTP -> parse -> dlt -> raw table); beside it a plain PostgreSQL COPY of
+   the same product files into an unindexed table, and where the loader's time goes (download,
+   parse, dlt extract/normalize/load); peak memory of a load of a small and of a ~600 k-row file;
+2. windows: a windowed rebuild of one day, month, quarter and year against `--full-refresh`, for the
+   hourly fact and a quarterly mart, at two table sizes (per-model execution times from dbt's
+   run_results.json, so dbt's start-up and parsing are not counted);
+3. overhead: a no-op `dbt run` against dbt's bare overhead (a run with an empty selection);
+4. peers: SQLMesh restating the same quarter with an INCREMENTAL_BY_TIME_RANGE model over the same
+   raw table, and wetterdienst's DWD parser on the same files (each in its own virtualenv under
+   bench/.peers/, installed from PyPI on first use).
+
+Usage: python bench/run.py [--smoke] [--no-peers] [--out bench/results]
+`--smoke` runs every section at a tiny scale (part of `make test`, so the harness cannot rot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from weatherinsight import db
+from weatherinsight.dwd.indexes import ensure_raw_indexes
+from weatherinsight.dwd.settings import PRODUCTS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers  # noqa: E402 - bench/ is not a package
+import synth_mirror  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DBT = str(Path(sys.executable).parent / "dbt")
+MODELS = ("fct_hourly_air_temperature", "quarterly_temperature_features")
+PRODUCT = PRODUCTS["air_temperature"]
+# wide tables even when the output is a pipe or a file (rich assumes 80 columns there)
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    loader_stations: int
+    loader_years: int
+    memory_big_years: int
+    #: (stations, years) of the synthetic hourly tables for the window section
+    tables: tuple[tuple[int, int], ...]
+    repeats: int
+
+
+SCALES = {
+    "full": Scale("full", 30, 6, 68, ((114, 10), (228, 10)), 3),
+    "smoke": Scale("smoke", 2, 1, 2, ((2, 10), (4, 10)), 1),
+}
+WINDOWS = {
+    "day": (date(2019, 5, 15), date(2019, 5, 16)),
+    "month": (date(2019, 5, 1), date(2019, 6, 1)),
+    "quarter": (date(2019, 4, 1), date(2019, 7, 1)),
+    "year": (date(2019, 1, 1), date(2020, 1, 1)),
+}
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def scratch_database(server: db.Connection, name: str) -> db.Connection:
+    connection = server.with_database(name)
+    db.drop_database(connection)
+    db.ensure_database(connection)
+    return connection
+
+
+@contextlib.contextmanager
+def serve(root: Path) -> Iterator[str]:
+    """The folder on http://127.0.0.1:<port>/ (python's http.server, as the tests and the demo use)."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def dbt(connection: db.Connection, target: Path, *arguments: str) -> tuple[float, dict[str, float]]:
+    """Run dbt; wall seconds and each model's execution seconds from run_results.json."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")} | connection.env()
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [DBT, *arguments, "--target-path", str(target), "--log-path", str(target / "logs")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"dbt {' '.join(arguments)} failed:\n{result.stdout[-3000:]}")
+    models = {}
+    run_results = target / "run_results.json"
+    if run_results.is_file():
+        for item in json.loads(run_results.read_text())["results"]:
+            models[item["unique_id"].rsplit(".", 1)[-1]] = item["execution_time"]
+    return wall, models
+
+
+def vars_for(start: date, end: date) -> tuple[str, str]:
+    return "--vars", f"{{start_date: {start}, end_date: {end}}}"
+
+
+# ---- 1. loader ----------------------------------------------------------------------------------
+
+
+def copy_ceiling(connection: db.Connection, archives: list[Path]) -> tuple[int, float]:
+    """Plain COPY of the archives' product files into an unindexed, logged table: (rows, seconds)."""
+    columns = ", ".join(f"{m.raw_column} double precision" for m in PRODUCT.measures)
+    conn = db.connect(connection)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "drop table if exists copy_ceiling; create table copy_ceiling "
+                f"(station_id integer, mess_datum text, quality_level integer, {columns}, eor text)"
+            )
+            started = time.perf_counter()
+            for path in archives:
+                with zipfile.ZipFile(path) as archive:
+                    member = next(name for name in archive.namelist() if name.startswith("produkt_"))
+                    with archive.open(member) as stream:
+                        cursor.copy_expert(
+                            "copy copy_ceiling from stdin with (format csv, delimiter ';', header true)",
+                            io.TextIOWrapper(stream, encoding="latin-1"),
+                        )
+            seconds = time.perf_counter() - started
+            cursor.execute("select count(*) from copy_ceiling")
+            return cursor.fetchone()[0], seconds
+    finally:
+        conn.close()
+
+
+def download_seconds(base_url: str, root: Path, archives: list[Path]) -> float:
+    from weatherinsight.dwd.listing import make_client
+
+    session = make_client()
+    started = time.perf_counter()
+    for path in archives:
+        response = session.get(base_url + path.relative_to(root).as_posix(), timeout=60)
+        response.raise_for_status()
+        len(response.content)
+    return time.perf_counter() - started
+
+
+def parse_seconds(archives: list[Path]) -> tuple[int, float]:
+    from weatherinsight.dwd.parser import parse_product_file
+
+    rows = 0
+    started = time.perf_counter()
+    for path in archives:
+        station = int(path.name.split("_")[2])
+        with zipfile.ZipFile(path) as archive:
+            member = next(name for name in archive.namelist() if name.startswith("produkt_"))
+            with archive.open(member) as stream:
+                for batch in parse_product_file(stream, PRODUCT, station):
+                    rows += batch.table.num_rows
+    return rows, time.perf_counter() - started
+
+
+def run_loader(base_url: str, connection: db.Connection, pipelines_dir: Path) -> dict:
+    """The real loader, end to end, with dlt's step timings from the pipeline trace."""
+    from weatherinsight.dwd.parser import TimeWindow
+    from weatherinsight.dwd.service import load_dwd, make_pipeline
+
+    started = time.perf_counter()
+    result = load_dwd(base_url, [PRODUCT], None, TimeWindow(), connection, pipelines_dir=str(pipelines_dir))
+    seconds = time.perf_counter() - started
+    trace = make_pipeline(connection, str(pipelines_dir)).last_trace
+    steps = {
+        step.step: (step.finished_at - step.started_at).total_seconds()
+        for step in (trace.steps if trace else [])
+        if step.step in ("extract", "normalize", "load") and step.finished_at
+    }
+    return {"rows": result.rows_loaded, "seconds": seconds, "steps": steps}
+
+
+def bench_loader(server: db.Connection, tmp: Path, scale: Scale) -> dict:
+    started = time.perf_counter()
+    mirror = synth_mirror.generate(tmp / "mirror", scale.loader_stations, scale.loader_years, [PRODUCT.name])
+    generated = time.perf_counter() - started
+    product_archives = [path for path in mirror.archives if path.suffix == ".zip"]
+    connection = scratch_database(server, "weatherinsight_bench_loader")
+    with serve(mirror.root) as base_url:
+        download = download_seconds(base_url, mirror.root, product_archives)
+        parsed_rows, parse = parse_seconds(product_archives)
+        loader = run_loader(base_url, connection, tmp / "pipelines")
+    copy_rows, copy = copy_ceiling(connection, product_archives)
+    db.drop_database(connection)
+    loader_rate = loader["rows"] / loader["seconds"]
+    copy_rate = copy_rows / copy
+    return {
+        "mirror": {
+            "stations": scale.loader_stations,
+            "years": scale.loader_years,
+            "archives": len(product_archives),
+            "mib": round(mirror.bytes / 2**20, 1),
+            "rows": mirror.rows,
+            "generate_s": round(generated, 1),
+        },
+        "loader_rows": loader["rows"],
+        "loader_s": round(loader["seconds"], 2),
+        "loader_rows_per_s": round(loader_rate),
+        "copy_rows": copy_rows,
+        "copy_s": round(copy, 2),
+        "copy_rows_per_s": round(copy_rate),
+        "loader_over_copy": round(loader_rate / copy_rate, 3),
+        "time_split_s": {
+            "download (HTTP only)": round(download, 2),
+            "parse (parser only)": round(parse, 2),
+            **{f"dlt {name}": round(value, 2) for name, value in loader["steps"].items()},
+            "listing, state, indexes": round(loader["seconds"] - sum(loader["steps"].values()), 2),
+        },
+        "parsed_rows": parsed_rows,
+    }
+
+
+def memory_child(base_url: str, database: str, pipelines_dir: str) -> None:
+    """Entry point of the memory measurement: load in this fresh process, print peak RSS."""
+    connection = db.resolve(start=True).with_database(database)
+    result = run_loader(base_url, connection, Path(pipelines_dir))
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rows": result["rows"], "peak_rss_mib": round(peak_kib / 1024, 1)}))
+
+
+def bench_memory(server: db.Connection, tmp: Path, scale: Scale) -> dict:
+    figures = {}
+    for label, years in (("small file", 1), ("large file", scale.memory_big_years)):
+        root = tmp / f"memory_{years}"
+        mirror = synth_mirror.generate(root, 1, years, [PRODUCT.name], first_station=900)
+        largest = max(mirror.archives, key=lambda path: path.stat().st_size)
+        connection = scratch_database(server, f"weatherinsight_bench_mem_{years}")
+        with serve(root) as base_url:
+            output = subprocess.run(
+                [sys.executable, __file__, "--memory-child", base_url, connection.database, str(root / "pipelines")],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            ).stdout
+        db.drop_database(connection)
+        measured = json.loads(output.strip().splitlines()[-1])
+        with zipfile.ZipFile(largest) as archive:
+            member = next(name for name in archive.namelist() if name.startswith("produkt_"))
+            largest_rows = archive.read(member).count(b"\n") - 1
+        figures[label] = {"largest_file_rows": largest_rows, **measured}
+    return figures
+
+
+# ---- 2. and 3. windowed rebuilds and dbt's overhead ---------------------------------------------
+
+
+def synthesise(connection: db.Connection, stations: int, years: int) -> int:
+    """raw_dwd.air_temperature with ``stations`` × ``years`` hourly rows of one delivery (SQL-generated:
+    the window section measures dbt, not the loader), the other raw tables empty."""
+    conn = db.connect(connection)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute("drop schema if exists raw_dwd cascade; create schema raw_dwd")
+        cursor.execute(
+            """
+            create table raw_dwd.air_temperature (
+                station_id integer, observed_at timestamptz, quality_level smallint, tt_tu double precision,
+                rf_tu double precision, source_row_number bigint, release varchar, source_file varchar,
+                file_size bigint, file_last_modified timestamptz, file_created_at timestamptz,
+                loaded_at timestamptz, _dlt_load_id varchar(64) not null
+            )
+            """
+        )
+        cursor.execute(
+            """
+            insert into raw_dwd.air_temperature
+            select
+                station, hour, 3, round((10 + 8 * sin(extract(epoch from hour) / 5e6) + random() * 4)::numeric, 1),
+                round((70 + random() * 25)::numeric, 0), row_number() over (), 'historical',
+                'air_temperature/historical/synthetic_' || station || '.zip', 1, now(), now(), now(), '1700000000.0'
+            from generate_series(1, %s) as station,
+                generate_series('2011-01-01 00:00+00'::timestamptz, %s::timestamptz - interval '1 hour',
+                                interval '1 hour') as hour
+            """,
+            (stations, datetime(2011 + years, 1, 1, tzinfo=timezone.utc)),
+        )
+        cursor.execute("select count(*) from raw_dwd.air_temperature")
+        rows = cursor.fetchone()[0]
+        for table in (*(name for name in PRODUCTS if name != "air_temperature"), "station_lists", "quarantine"):
+            cursor.execute(f"create table raw_dwd.{table} (like raw_dwd.air_temperature)")
+    conn.close()
+    ensure_raw_indexes(connection)
+    return rows
+
+
+def bench_windows(server: db.Connection, tmp: Path, stations: int, years: int) -> dict:
+    connection = scratch_database(server, f"weatherinsight_bench_windows_{stations}")
+    started = time.perf_counter()
+    rows = synthesise(connection, stations, years)
+    generated = time.perf_counter() - started
+    target = tmp / f"target_{stations}"
+    select = ("--select", *MODELS)
+    dbt(connection, target, "run", "--select", "stg_dwd__air_temperature_observations")
+    full_wall, full = dbt(connection, target, "run", *select, "--full-refresh")
+    total_hours = years * 365.25 * 24
+    figures = {
+        "rows": rows,
+        "stations": stations,
+        "years": years,
+        "generate_s": round(generated, 1),
+        "full_refresh": {"wall_s": round(full_wall, 2), **{m: round(full[m], 2) for m in MODELS}},
+        "windows": {},
+    }
+    for name, (start, end) in WINDOWS.items():
+        wall, models = dbt(connection, target, "run", *select, *vars_for(start, end))
+        share = (end - start).days * 24 / total_hours
+        figures["windows"][name] = {
+            "row_share": round(share, 5),
+            "wall_s": round(wall, 2),
+            **{model: round(models[model], 3) for model in MODELS},
+            **{f"{model}_over_full": round(models[model] / full[model], 4) for model in MODELS},
+            "hourly_over_full_per_row_share": round(models[MODELS[0]] / full[MODELS[0]] / share, 2),
+        }
+    figures["connection"] = connection
+    return figures
+
+
+def bench_overhead(connection: db.Connection, tmp: Path, repeats: int) -> dict:
+    target = tmp / "target_overhead"
+    select = ("--select", *MODELS)
+    empty = ("--select", "fct_hourly_air_temperature,tag:none")
+    dbt(connection, target, "run", *select)  # warm: parse once, take in anything new
+    dbt(connection, target, "run", *empty)
+    noop = [dbt(connection, target, "run", *select)[0] for _ in range(repeats)]
+    bare = [dbt(connection, target, "run", *empty)[0] for _ in range(repeats)]
+    return {
+        "noop_s": round(statistics.median(noop), 2),
+        "empty_selection_s": round(statistics.median(bare), 2),
+        "noop_over_empty": round(statistics.median(noop) / statistics.median(bare), 3),
+        "repeats": repeats,
+    }
+
+
+def quarter_hourly_wall(connection: db.Connection, tmp: Path) -> float:
+    """Our quarter restatement of the hourly fact alone, as a user runs it (wall, dbt start-up included)."""
+    target = tmp / "target_peer"
+    start, end = WINDOWS["quarter"]
+    dbt(connection, target, "run", "--select", MODELS[0], *vars_for(start, end))  # parse with these vars
+    return statistics.median(
+        dbt(connection, target, "run", "--select", MODELS[0], *vars_for(start, end))[0] for _ in range(2)
+    )
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+
+def print_report(results: dict) -> None:
+    loader = results["loader"]
+    table = Table(title=f"loader ({loader['mirror']['rows']:,} rows in {loader['mirror']['archives']} archives)")
+    for column in ("measure", "value"):
+        table.add_column(column)
+    table.add_row("loader end to end", f"{loader['loader_rows_per_s']:,} rows/s ({loader['loader_s']} s)")
+    table.add_row("plain COPY, no indexes", f"{loader['copy_rows_per_s']:,} rows/s ({loader['copy_s']} s)")
+    table.add_row("loader / COPY (target ≥ 0.5)", f"{loader['loader_over_copy']:.3f}")
+    for name, seconds in loader["time_split_s"].items():
+        table.add_row(f"  time: {name}", f"{seconds} s")
+    for label, figures in results["memory"].items():
+        table.add_row(
+            f"peak RSS, {label}", f"{figures['peak_rss_mib']} MiB ({figures['largest_file_rows']:,}-row file)"
+        )
+    console.print(table)
+    table = Table(title="windowed rebuild vs --full-refresh (model execution seconds; ratio to full)")
+    for column in ("rows", "window", "row share", "hourly s", "hourly/full", "÷ share (target ≤ 3)", "quarterly s",
+                   "quarterly/full", "wall s"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for entry in results["windows"]:
+        full = entry["full_refresh"]
+        table.add_row(f"{entry['rows']:,}", "full refresh", "1", f"{full[MODELS[0]]}", "1", "", f"{full[MODELS[1]]}",
+                      "1", f"{full['wall_s']}")  # fmt: skip
+        for name, window in entry["windows"].items():
+            hourly, quarterly = MODELS
+            table.add_row(
+                "",
+                name,
+                f"{window['row_share']:.4f}",
+                f"{window[hourly]}",
+                f"{window[hourly + '_over_full']:.4f}",
+                f"{window['hourly_over_full_per_row_share']}",
+                f"{window[quarterly]}",
+                f"{window[quarterly + '_over_full']:.4f}",
+                f"{window['wall_s']}",
+            )
+    console.print(table)
+    overhead = results["overhead"]
+    table = Table(title="dbt overhead and peers")
+    for column in ("measure", "value"):
+        table.add_column(column)
+    table.add_row("no-op dbt run (median)", f"{overhead['noop_s']} s")
+    table.add_row("empty selection (dbt's bare overhead)", f"{overhead['empty_selection_s']} s")
+    table.add_row("no-op / bare (target ≤ 1.5)", f"{overhead['noop_over_empty']}")
+    for name, peer in results["peers"].items():
+        table.add_row(name, peer.get("summary", ""))
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny scale: checks the harness, not the speed")
+    parser.add_argument("--no-peers", action="store_true", help="skip SQLMesh and wetterdienst")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.memory_child:
+        memory_child(*arguments.memory_child)
+        return
+    scale = SCALES["smoke" if arguments.smoke else "full"]
+    server = db.resolve(start=True)
+    started = time.perf_counter()
+    results: dict = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "scale": asdict(scale),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "server": server.describe(),
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="wi-bench-") as folder:
+        tmp = Path(folder)
+        console.print("[bold]1/4 loader[/] (synthetic mirror on 127.0.0.1 -> raw tables; plain COPY beside it)")
+        results["loader"] = bench_loader(server, tmp, scale)
+        results["memory"] = bench_memory(server, tmp, scale)
+        console.print("[bold]2/4 windowed rebuilds[/] (day, month, quarter, year vs --full-refresh)")
+        results["windows"] = []
+        first = None
+        for stations, years in scale.tables:
+            figures = bench_windows(server, tmp, stations, years)
+            connection = figures.pop("connection")
+            results["windows"].append(figures)
+            if first is None:
+                first = connection
+            else:
+                db.drop_database(connection)
+        console.print("[bold]3/4 dbt overhead[/] (no-op run vs empty selection)")
+        results["overhead"] = bench_overhead(first, tmp, scale.repeats)
+        console.print("[bold]4/4 peers[/]")
+        if arguments.no_peers or arguments.smoke:
+            results["peers"] = {"skipped": {"summary": "skipped (--smoke or --no-peers)"}}
+        else:
+            ours = quarter_hourly_wall(first, tmp)
+            results["peers"] = {
+                "weatherinsight quarter restatement (hourly fact, wall)": {"seconds": round(ours, 2),
+                                                                            "summary": f"{ours:.1f} s"},
+                "SQLMesh": peers.sqlmesh_restatement(first, tmp, WINDOWS["quarter"], ours),
+                "wetterdienst": peers.wetterdienst_parse(tmp / "mirror", results["loader"]),
+            }  # fmt: skip
+        db.drop_database(first)
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    print_report(results)
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = arguments.out / f"bench-{'smoke' if arguments.smoke else 'full'}-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    console.print(f"total {results['total_s']} s; results in {path}")
+
+
+if __name__ == "__main__":
+    main()

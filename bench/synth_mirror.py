@@ -1,0 +1,197 @@
+"""A synthetic DWD-shaped mirror at any scale: stations × years × products, in DWD's own formats.
+
+Each station gets, per product, a `historical` archive (from `years` back to the end of the year
+before `last_day`, quality level 5 in its first half and 3 after) and a `recent` archive (the last
+500 days, quality level 1, values a little off) — so the two releases overlap by several months
+with different quality levels and values, as on DWD's server. Archives hold a `produkt_*` file
+(semicolon-separated, fixed-width fields, `-999` for missing values, `eor` terminators) and a
+`Metadaten_Parameter_*` file; each folder has its fixed-width latin-1 station list.
+
+Usage: python bench/synth_mirror.py OUT_DIR [--stations 10] [--years 5] [--products air_temperature,wind]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from weatherinsight.dwd.settings import HOURLY_PATH, PRODUCTS, Product
+
+RECENT_DAYS = 500
+#: plausible value ranges per DWD column (low, high); anything else gets 0..100
+RANGES = {
+    "TT_TU": (-15.0, 35.0), "RF_TU": (30.0, 100.0), "R1": (0.0, 4.0), "RS_IND": (0, 1), "WRTR": (0, 9),
+    "F": (0.0, 18.0), "D": (10, 360), "P": (980.0, 1040.0), "P0": (960.0, 1020.0), "V_N": (0, 8),
+    "ABSF_STD": (2.0, 20.0), "VP_STD": (3.0, 30.0), "TF_STD": (-10.0, 25.0), "P_STD": (960.0, 1020.0),
+    "TT_STD": (-15.0, 35.0), "RF_STD": (30.0, 100.0), "TD_STD": (-20.0, 20.0), "TT": (-15.0, 35.0),
+    "TD": (-20.0, 20.0), "SD_SO": (0.0, 60.0),
+}  # fmt: skip
+PARAMETER_HEADER = (
+    "Stations_ID;Von_Datum;Bis_Datum;Stationsname;Parameter;Parameterbeschreibung;Einheit;"
+    "Datenquelle (Strukturversion=SV);Zusatz-Info;Besonderheiten;Literaturhinweis;eor;"
+)
+
+
+@dataclass
+class MirrorSummary:
+    root: Path
+    files: int = 0
+    bytes: int = 0
+    rows_by_product: dict[str, int] = field(default_factory=dict)
+    archives: list[Path] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_product.values())
+
+
+def _value(column: str, kind: str, hour_index: int, rng: random.Random, offset: float) -> str:
+    low, high = RANGES.get(column, (0.0, 100.0))
+    if rng.random() < 0.002:
+        return "-999"
+    if kind == "text":
+        return "    I" if rng.random() < 0.8 else "    P"
+    seasonal = 0.5 + 0.4 * math.sin(hour_index / 1394.0) + 0.1 * rng.random()
+    value = low + (high - low) * min(max(seasonal, 0.0), 1.0)
+    if kind == "int":
+        return f"{int(round(value)):>4d}"
+    return f"{value + offset:>6.1f}"
+
+
+def _produkt(product: Product, station: int, first: datetime, last: datetime, quality, offset: float, seed: int):
+    """The product file's lines for [first, last] (hourly)."""
+    rng = random.Random(seed)
+    columns = [measure.source_column for measure in product.measures]
+    lines = [";".join(["STATIONS_ID", "MESS_DATUM", product.quality_column, *columns, "eor"])]
+    hour = first
+    index = int(first.timestamp() // 3600)
+    step = timedelta(hours=1)
+    while hour <= last:
+        values = [_value(m.source_column, m.kind, index, rng, offset) for m in product.measures]
+        lines.append(f"{station:>11};{hour:%Y%m%d%H};{quality(hour):>5};{';'.join(values)};eor")
+        hour += step
+        index += 1
+    return lines
+
+
+def _parameters(product: Product, station: int, first: date, last: date) -> str:
+    lines = [PARAMETER_HEADER]
+    for measure in product.measures:
+        lines.append(
+            f"{station};{first:%Y%m%d};{last:%Y%m%d};Synthetic {station};{measure.source_column};synthetic;-;"
+            "synthetic data shaped like DWD's;Stundenwerte in UTC;;;eor;"
+        )
+    lines.append("Legende: FT  = Folgetag; GZ = Gesetzliche Zeit")
+    return "\n".join(lines) + "\n"
+
+
+def _station_list(product: Product, stations: list[int], first: date, last: date) -> bytes:
+    rows = [
+        "Stations_id von_datum bis_datum Stationshoehe geoBreite geoLaenge Stationsname Bundesland",
+        "----------- --------- --------- ------------- --------- --------- ----------------------------------------- "
+        "----------",
+    ]
+    for index, station in enumerate(stations):
+        name = f"Synthetisch {station} Süd"
+        line = (
+            f"{station:05d} {first:%Y%m%d} {last:%Y%m%d} {50 + index % 900:>14} {47.5 + (index % 70) / 10:>9.4f} "
+            f"{6.0 + (index % 90) / 10:>9.4f} {name:<41}"
+        )
+        rows.append(f"{line:<102}Niedersachsen")
+    return ("\r\n".join(rows) + "\r\n").encode("latin-1")
+
+
+def _write_archive(path: Path, members: dict[str, str], stamp: datetime) -> int:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, text in members.items():
+            info = zipfile.ZipInfo(name, date_time=stamp.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text.encode("latin-1"))
+    return path.stat().st_size
+
+
+def generate(
+    root: Path,
+    stations: int,
+    years: int,
+    products: list[str],
+    last_day: date = date(2024, 12, 31),
+    first_station: int = 100,
+    seed: int = 7,
+) -> MirrorSummary:
+    """Write the mirror below ``root`` (laid out like https://opendata.dwd.de/)."""
+    summary = MirrorSummary(root)
+    ids = [first_station + index for index in range(stations)]
+    start = date(last_day.year - years + 1, 1, 1)
+    historical_end = date(last_day.year - 1, 12, 31)
+    recent_start = last_day - timedelta(days=RECENT_DAYS - 1)
+    midpoint = start + (historical_end - start) / 2
+    utc = timezone.utc
+    for name in products:
+        product = PRODUCTS[name]
+        code = product.code.lower()
+        summary.rows_by_product[name] = 0
+        for release in ("historical", "recent"):
+            folder = root / HOURLY_PATH / product.folder / release
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / product.station_list_name).write_bytes(_station_list(product, ids, start, last_day))
+            summary.files += 1
+        for station in ids:
+            for release, first, last in (
+                ("historical", start, historical_end),
+                ("recent", recent_start, last_day),
+            ):
+                if last < first:
+                    continue
+                if release == "historical":
+                    quality = lambda hour: 5 if hour.date() < midpoint else 3  # noqa: E731
+                    offset, archive_name = (
+                        0.0,
+                        f"stundenwerte_{product.code}_{station:05d}_{first:%Y%m%d}_{last:%Y%m%d}_hist.zip",
+                    )
+                else:
+                    quality = lambda hour: 1  # noqa: E731
+                    offset, archive_name = 0.1, f"stundenwerte_{product.code}_{station:05d}_akt.zip"
+                lines = _produkt(
+                    product,
+                    station,
+                    datetime(first.year, first.month, first.day, tzinfo=utc),
+                    datetime(last.year, last.month, last.day, 23, tzinfo=utc),
+                    quality,
+                    offset,
+                    seed + station * 7 + (release == "recent"),
+                )
+                members = {
+                    f"Metadaten_Parameter_{code}_stunde_{station:05d}.txt": _parameters(product, station, first, last),
+                    f"produkt_{code}_stunde_{first:%Y%m%d}_{last:%Y%m%d}_{station:05d}.txt": "\r\n".join(lines)
+                    + "\r\n",
+                }
+                path = root / HOURLY_PATH / product.folder / release / archive_name
+                stamp = datetime(last_day.year, last_day.month, last_day.day, 8, 30) if release == "recent" else (
+                    datetime(last_day.year, 3, 15, 9, 0)
+                )  # fmt: skip
+                summary.bytes += _write_archive(path, members, stamp)
+                summary.files += 1
+                summary.archives.append(path)
+                summary.rows_by_product[name] += len(lines) - 1
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--stations", type=int, default=10)
+    parser.add_argument("--years", type=int, default=5)
+    parser.add_argument("--products", default="air_temperature")
+    arguments = parser.parse_args()
+    summary = generate(arguments.out, arguments.stations, arguments.years, arguments.products.split(","))
+    print(f"{summary.files} files, {summary.bytes / 2**20:.1f} MiB, {summary.rows:,} rows in {arguments.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""`make bench` cannot rot: its smoke scale runs every section (loader vs COPY, memory, windowed
+rebuilds at two table sizes, dbt's overhead) against the real database and checks the figures it
+reports hang together. Speed is never asserted here: figures belong to `make bench`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from weatherinsight import db
+
+from conftest import REPO, cli_env, query
+
+
+def test_bench_smoke_runs_every_section_and_reports_consistent_figures(server: db.Connection, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--out", str(tmp_path)],
+        env=cli_env(server),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (report,) = tmp_path.glob("bench-smoke-*.json")
+    figures = json.loads(report.read_text())
+    loader = figures["loader"]
+    # the loader loaded every row the mirror holds, as the plain COPY of the same files did
+    assert loader["loader_rows"] == loader["copy_rows"] == loader["mirror"]["rows"] > 0
+    assert loader["parsed_rows"] == loader["mirror"]["rows"]
+    assert {"dlt extract", "dlt normalize", "dlt load", "download (HTTP only)"} <= set(loader["time_split_s"])
+    assert all(entry["peak_rss_mib"] > 0 for entry in figures["memory"].values())
+    assert [entry["rows"] for entry in figures["windows"]] == [2 * 87_648, 4 * 87_648]
+    for entry in figures["windows"]:
+        assert set(entry["windows"]) == {"day", "month", "quarter", "year"}
+        shares = [window["row_share"] for window in entry["windows"].values()]
+        assert shares == sorted(shares) and shares[-1] < 0.11
+    assert figures["overhead"]["noop_s"] > 0 and figures["overhead"]["empty_selection_s"] > 0
+    assert "loader / COPY" in result.stdout and "no-op / bare" in result.stdout
+    leftovers = [
+        name for (name,) in query(server, "select datname from pg_database where datname like 'weatherinsight_bench%%'")
+    ]
+    assert leftovers == []
