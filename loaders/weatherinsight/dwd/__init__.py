@@ -6,11 +6,17 @@ is appended with its source file, release and file version, so any window can be
 without refetching. Loader state remembers each file's version (size, Last-Modified) and the time
 ranges already loaded from it: a rerun fetches nothing unchanged and a wider window fetches only
 what is missing.
+
+Product rows reach dlt as finished CSV load files (``dlt.mark.with_file_import``) with dlt's load id
+filled in: dlt imports them into the load package as they are and PostgreSQL's COPY reads them,
+so dlt's normalize step does not re-read and re-write every row (that step was half the load time).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +25,8 @@ from typing import IO, Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import requests
 from dlt.extract.resource import DltResource
 
@@ -208,7 +216,10 @@ def _file_rows(task: FileTask, session: requests.Session, stats: LoadStats, prog
                 if rows is not None and rows.num_rows:
                     stats.add_rows(table_name, rows.num_rows)
                     progress.rows_parsed(rows.num_rows)
-                    yield dlt.mark.with_table_name(rows, table_name)
+                    if task.kind == "archive":
+                        yield from _as_load_file(rows)
+                    else:
+                        yield dlt.mark.with_table_name(rows, table_name)
                 if rejects:
                     stats.rows_quarantined += len(rejects)
                     yield dlt.mark.with_table_name(_quarantine_table(task, rejects, loaded_at), "quarantine")
@@ -218,6 +229,37 @@ def _file_rows(task: FileTask, session: requests.Session, stats: LoadStats, prog
         yield dlt.mark.with_table_name(_quarantine_table(task, [(None, str(error))], loaded_at), "quarantine")
     _record_loaded(dlt.current.source_state(), task)
     progress.file_finished(task)
+
+
+def _as_load_file(rows: pa.Table) -> Iterator[Any]:
+    """Hand a batch to dlt as a finished CSV load file (what PostgreSQL's COPY reads), with dlt's load
+    id column filled in: dlt imports it into the load package as is, skipping its normalize step,
+    which otherwise re-reads and re-writes every row."""
+    load_id = dlt.current.load_package_state()["load_id"]
+    rows = rows.append_column(
+        pa.field("_dlt_load_id", pa.string(), nullable=False), pa.array([load_id] * rows.num_rows, pa.string())
+    )
+    handle, path = tempfile.mkstemp(suffix=".csv", prefix="dwd-")
+    os.close(handle)
+    try:
+        pacsv.write_csv(_csv_ready(rows), path, pacsv.WriteOptions(include_header=True))
+        # the hints carry the real column types; the file only the text COPY reads
+        yield dlt.mark.with_file_import(path, "csv", items_count=rows.num_rows, hints=rows.schema.empty_table())
+    finally:
+        os.unlink(path)  # dlt linked or copied it into the load package
+
+
+def _csv_ready(rows: pa.Table) -> pa.Table:
+    """Timestamps as explicit-UTC text (``2021-01-01 00:00:00+00``): Arrow writes time-zone-aware
+    timestamps to CSV ~20 times slower than it formats them this way, and the ``+00`` keeps COPY
+    from reading them in the session's time zone."""
+    columns = []
+    for column, field_ in zip(rows.columns, rows.schema, strict=True):
+        if pa.types.is_timestamp(field_.type):
+            utc_wall_time = pc.cast(column, pa.timestamp(field_.type.unit))  # values stay UTC
+            column = pc.binary_join_element_wise(pc.cast(utc_wall_time, pa.string()), pa.scalar("+00"), "")
+        columns.append(column)
+    return pa.table(columns, names=rows.column_names)
 
 
 def _station_batches(
