@@ -31,17 +31,24 @@ def peer_python(name: str) -> Path:
     python = folder / "bin" / "python"
     stamp = folder / ".installed"
     if not stamp.is_file() or stamp.read_text() != REQUIREMENTS[name]:
+        print(f"installing {REQUIREMENTS[name]} into {folder} (first use)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
+        # pip's output goes to the exception on failure, not over the benchmark's tables
         subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", REQUIREMENTS[name]],
             check=True,
+            capture_output=True,
+            text=True,
         )
         stamp.write_text(REQUIREMENTS[name])
     return python
 
 
 def _failed(error: BaseException) -> dict:
-    lines = str(error).strip().splitlines() or [type(error).__name__]
+    text = str(error)
+    if isinstance(error, subprocess.CalledProcessError) and error.stderr:
+        text = f"{text}\n{error.stderr}"
+    lines = text.strip().splitlines() or [type(error).__name__]
     return {"error": lines[-1][:300], "summary": f"could not be measured: {lines[-1][:120]}"}
 
 
