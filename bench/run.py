@@ -392,11 +392,16 @@ def quarter_hourly_wall(connection: db.Connection, tmp: Path) -> float:
 # ---- report -------------------------------------------------------------------------------------
 
 
-def print_report(results: dict) -> None:
-    loader = results["loader"]
-    table = Table(title=f"loader ({loader['mirror']['rows']:,} rows in {loader['mirror']['archives']} archives)")
+def measure_table(title: str) -> Table:
+    table = Table(title=title)
     for column in ("measure", "value"):
         table.add_column(column)
+    return table
+
+
+def print_report(results: dict) -> None:
+    loader = results["loader"]
+    table = measure_table(f"loader ({loader['mirror']['rows']:,} rows in {loader['mirror']['archives']} archives)")
     table.add_row("loader end to end", f"{loader['loader_rows_per_s']:,} rows/s ({loader['loader_s']} s)")
     table.add_row("plain COPY, no indexes", f"{loader['copy_rows_per_s']:,} rows/s ({loader['copy_s']} s)")
     table.add_row("loader / COPY (target ≥ 0.5)", f"{loader['loader_over_copy']:.3f}")
@@ -430,9 +435,7 @@ def print_report(results: dict) -> None:
             )
     console.print(table)
     overhead = results["overhead"]
-    table = Table(title="dbt overhead and peers")
-    for column in ("measure", "value"):
-        table.add_column(column)
+    table = measure_table("dbt overhead and peers")
     table.add_row("no-op dbt run (median)", f"{overhead['noop_s']} s")
     table.add_row("empty selection (dbt's bare overhead)", f"{overhead['empty_selection_s']} s")
     table.add_row("no-op / bare (target ≤ 1.5)", f"{overhead['noop_over_empty']}")

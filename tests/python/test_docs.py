@@ -66,11 +66,29 @@ def procedure_commands(heading: str) -> list[str]:
     return commands
 
 
-def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp_path) -> None:
+def run_as_written(commands: list[str], env: dict[str, str], cwd) -> None:
+    """Run README commands one after another with the venv's executables; each must succeed."""
     import shlex
     import subprocess
 
-    from conftest import VENV_BIN, cli_env, query
+    from conftest import VENV_BIN
+
+    for command in commands:
+        arguments = shlex.split(command)
+        result = subprocess.run(
+            [str(VENV_BIN / arguments[0]), *arguments[1:]],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-3000:])
+
+
+def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp_path) -> None:
+
+    from conftest import cli_env, query
 
     env = cli_env(
         database,
@@ -81,17 +99,7 @@ def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp
     )
     commands = procedure_commands("## Backfill and reprocessing with dbt directly")
     assert len(commands) == 10
-    for command in commands:
-        arguments = shlex.split(command)
-        result = subprocess.run(
-            [str(VENV_BIN / arguments[0]), *arguments[1:]],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-2000:])
+    run_as_written(commands, env, cwd=REPO)
     quarters = query(database, "select count(*) from marts.quarterly_pressure_features where year in (2018, 2019)")
     assert quarters[0][0] == 7  # Hamburg's pressure archive covers 2018-03 .. 2019-09
     assert query(database, "select count(*) from marts.quarterly_wind_features where year = 2021")[0][0] == 3
@@ -99,10 +107,8 @@ def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp
 
 def test_readme_backfill_operations_run_as_written_on_the_demo_data(mirror, database, tmp_path) -> None:
     """Every legacy procedure of the README as the one command that does it, in order, as written."""
-    import shlex
-    import subprocess
 
-    from conftest import VENV_BIN, cli_env, query
+    from conftest import cli_env, query
 
     env = cli_env(
         database,
@@ -113,17 +119,7 @@ def test_readme_backfill_operations_run_as_written_on_the_demo_data(mirror, data
     )
     commands = procedure_commands("## Backfill operations")
     assert len(commands) == 11
-    for command in commands:
-        arguments = shlex.split(command)
-        result = subprocess.run(
-            [str(VENV_BIN / arguments[0]), *arguments[1:]],
-            env=env,
-            cwd=tmp_path,  # `--html coverage.html` lands here, not in the checkout
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-        assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-3000:])
+    run_as_written(commands, env, cwd=tmp_path)  # `--html coverage.html` lands there, not in the checkout
     runs = query(database, "select run_id, command, status from ops.backfill_runs order by run_id")
     assert [status for _, _, status in runs] == ["succeeded", "succeeded", "succeeded", "rolled back", "succeeded"]
     assert query(database, "select count(*) from marts.quarterly_pressure_features where year in (2018, 2019)") == [

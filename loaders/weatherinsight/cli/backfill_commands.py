@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.common import ISO_DATE, console, report, user_errors
+from weatherinsight.cli.common import ISO_DATE, base_url_option, console, report, user_errors
 from weatherinsight.dwd.listing import SourceUnreachable
 from weatherinsight.dwd.settings import DEFAULT_BASE_URL
 from weatherinsight.ops import backfill
@@ -195,13 +195,7 @@ def _execute(request: Request) -> None:
 @click.option("--parallel", type=click.IntRange(1, MAX_PARALLEL), default=1, show_default=True, help="Windows at once.")
 @click.option("--retry-failed", is_flag=True, help="Also rebuild windows whose last attempt failed.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (as `backfill plan`) and stop.")
-@click.option(
-    "--base-url",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    envvar="WEATHERINSIGHT_DWD_BASE_URL",
-    help="DWD open-data root, or a mirror laid out the same way.",
-)
+@base_url_option
 @click.option("--no-load", is_flag=True, help="Build from raw as loaded; fetch nothing.")
 @click.option(
     "--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy window (default: refuse)."

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from weatherinsight import db
+from weatherinsight.dwd.settings import DEFAULT_BASE_URL
 
 log = logging.getLogger("weatherinsight")
 console = Console(stderr=True)
@@ -57,6 +58,15 @@ class IsoDate(click.ParamType):
 
 
 ISO_DATE = IsoDate()
+
+#: where DWD data is fetched from, for every command that loads
+base_url_option = click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    envvar="WEATHERINSIGHT_DWD_BASE_URL",
+    help="DWD open-data root, or a mirror laid out the same way.",
+)
 
 
 def one_line(error: BaseException) -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 
 import click
 
 from weatherinsight import db
 from weatherinsight.cli.common import user_errors
+from weatherinsight.ops.dbt import dbt_executable
 
 
 @click.command("dbt", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -24,6 +22,5 @@ def dbt_command(dbt_args: tuple[str, ...]) -> None:
     connection = db.resolve(start=True)
     db.apply_env(connection)
     root = db.project_root()
-    executable = shutil.which("dbt", path=os.path.dirname(sys.executable)) or shutil.which("dbt") or "dbt"
-    completed = subprocess.run([executable, *dbt_args], cwd=root, check=False)
+    completed = subprocess.run([dbt_executable(), *dbt_args], cwd=root, check=False)
     raise SystemExit(completed.returncode)

@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.common import ISO_DATE, console, user_errors
+from weatherinsight.cli.common import ISO_DATE, base_url_option, console, user_errors
 from weatherinsight.dwd import FileTask
 from weatherinsight.dwd import Progress as LoadProgress
 from weatherinsight.dwd.listing import SourceUnreachable
@@ -31,7 +31,6 @@ from weatherinsight.dwd.service import (
     parse_stations,
     pipeline_name,
 )
-from weatherinsight.dwd.settings import DEFAULT_BASE_URL
 
 
 @click.group("load")
@@ -99,13 +98,7 @@ def _print_summary(result: LoadResult) -> None:
 
 
 @load_group.command("dwd")
-@click.option(
-    "--base-url",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    envvar="WEATHERINSIGHT_DWD_BASE_URL",
-    help="DWD open-data root, or a mirror laid out the same way.",
-)
+@base_url_option
 @click.option("--products", default="", help="Comma-separated products (default: all), e.g. air_temperature,wind.")
 @click.option("--stations", default="", help="Comma-separated DWD station ids (default: all), e.g. 44,1975.")
 @click.option("--start", type=ISO_DATE, help="First day to load (UTC, inclusive).")
