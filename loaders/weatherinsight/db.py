@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import uuid
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -218,6 +221,60 @@ def drop_database(connection: Connection) -> None:
             )
     finally:
         admin.close()
+
+
+WAREHOUSE_DDL = """
+create schema if not exists ops;
+create table if not exists ops.warehouse (
+    singleton boolean primary key default true check (singleton),
+    warehouse_id uuid not null,
+    created_at timestamptz not null default now()
+);
+comment on table ops.warehouse is
+    'The identity of this warehouse (server and database): loader state is kept per warehouse id.';
+"""
+
+
+def warehouse_id(connection: Connection) -> str:
+    """The warehouse's identity: a UUID kept in the warehouse itself (``ops.warehouse``), made on first use.
+
+    Loader state is named after it, so two servers, two databases of the same name or a database
+    dropped and created again never read each other's state; a backup restored elsewhere keeps it,
+    together with the destination state it belongs to.
+    """
+    conn = connect(connection)
+    try:
+        with conn, conn.cursor() as cursor:
+            cursor.execute("select to_regclass('ops.warehouse') is not null")
+            if not cursor.fetchone()[0]:
+                # two first commands at once must not race on `create ... if not exists`
+                cursor.execute("select pg_advisory_xact_lock(hashtext('weatherinsight.warehouse-ddl'))")
+                cursor.execute(WAREHOUSE_DDL)
+            cursor.execute(
+                "insert into ops.warehouse (warehouse_id) values (%s) on conflict do nothing", (str(uuid.uuid4()),)
+            )
+            cursor.execute("select warehouse_id from ops.warehouse")
+            return str(cursor.fetchone()[0])
+    finally:
+        conn.close()
+
+
+@contextmanager
+def advisory_lock(connection: Connection, name: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the session-level advisory lock ``name`` in the warehouse for the block (one holder per
+    warehouse database); ``on_wait`` is called once when another session holds it and we wait."""
+    conn = connect(connection)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("select pg_try_advisory_lock(hashtext(%s))", (name,))
+            if not cursor.fetchone()[0]:
+                if on_wait is not None:
+                    on_wait()
+                cursor.execute("select pg_advisory_lock(hashtext(%s))", (name,))
+        yield
+    finally:
+        conn.close()  # ends the session, which releases the lock
 
 
 def export_lines(connection: Connection) -> str:

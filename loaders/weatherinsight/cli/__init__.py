@@ -17,6 +17,7 @@ from weatherinsight.cli.common import log_file, setup_logging
 from weatherinsight.cli.db_commands import db_group
 from weatherinsight.cli.dbt_command import dbt_command
 from weatherinsight.cli.load_commands import load_group
+from weatherinsight.cli.pipeline_command import pipeline_command
 from weatherinsight.cli.report_commands import doctor_command, status_command, validate_command
 from weatherinsight.cli.show_command import show_command
 
@@ -52,6 +53,7 @@ def cli(verbose: bool) -> None:
 
 cli.add_command(db_group)
 cli.add_command(load_group)
+cli.add_command(pipeline_command)
 cli.add_command(dbt_command)
 cli.add_command(show_command)
 cli.add_command(backfill_group)

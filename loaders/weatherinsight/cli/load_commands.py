@@ -25,11 +25,11 @@ from weatherinsight.dwd.plan import Plan
 from weatherinsight.dwd.service import (
     LoadRequestError,
     LoadResult,
+    inspect_command,
     load_dwd,
     make_window,
     parse_products,
     parse_stations,
-    pipeline_name,
 )
 
 
@@ -111,7 +111,8 @@ def load_dwd_command(
     """Load DWD CDC hourly observations (historical and recent) into the raw_dwd dataset.
 
     A rerun fetches nothing unchanged; a wider window fetches only what is missing.
-    Inspect the pipeline with: dlt pipeline dwd_hourly info
+    Loader state is kept per warehouse (server and database): inspect it with the `dlt pipeline`
+    command the summary prints.
 
     Example: weatherinsight load dwd --base-url http://127.0.0.1:8765/ --products wind --stations 1975
              --start 2021-01-01 --end 2022-01-01
@@ -153,7 +154,7 @@ def load_dwd_command(
         _print_plan(result.plan)
         return
     _print_summary(result)
-    click.echo(f"inspect the pipeline with: dlt pipeline {pipeline_name(connection)} info")
+    click.echo(f"inspect the pipeline with: {inspect_command(connection)}")
     if result.stats.files_failed:
         raise click.ClickException(
             f"{len(result.stats.files_failed)} files could not be fetched "

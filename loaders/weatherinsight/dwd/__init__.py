@@ -193,8 +193,8 @@ def _record_loaded(state: dict, task: FileTask) -> None:
 
 
 def _file_rows(task: FileTask, session: requests.Session, stats: LoadStats, progress: Progress) -> Iterator[Any]:
-    """Fetch and parse one task, yielding Arrow tables marked with their raw table name (rows and
-    quarantine rows); update the loader state when done."""
+    """Fetch and parse one task, yielding Arrow tables marked with their raw table name (rows,
+    quarantine rows and, for an archive, its delivery); update the loader state when done."""
     loaded_at = datetime.now(timezone.utc)
     progress.file_started(task)
     try:
@@ -206,6 +206,7 @@ def _file_rows(task: FileTask, session: requests.Session, stats: LoadStats, prog
         return  # state untouched: the next run tries this file again
     stats.files_fetched += 1
     table_name = task.product.name if task.kind == "archive" else "station_lists"
+    delivery = Delivery(task, loaded_at)
     try:
         with handle:
             if task.kind == "station_list":
@@ -217,6 +218,7 @@ def _file_rows(task: FileTask, session: requests.Session, stats: LoadStats, prog
                     stats.add_rows(table_name, rows.num_rows)
                     progress.rows_parsed(rows.num_rows)
                     if task.kind == "archive":
+                        delivery.add(rows)
                         yield from _as_load_file(rows)
                     else:
                         yield dlt.mark.with_table_name(rows, table_name)
@@ -227,8 +229,62 @@ def _file_rows(task: FileTask, session: requests.Session, stats: LoadStats, prog
         log.warning("quarantined %s: %s", task.path, error)
         stats.files_quarantined += 1
         yield dlt.mark.with_table_name(_quarantine_table(task, [(None, str(error))], loaded_at), "quarantine")
+    if delivery.rows:
+        # in the same load package as the rows: dbt learns what changed from it once the load completes
+        yield dlt.mark.with_table_name(delivery.table(), "deliveries")
     _record_loaded(dlt.current.source_state(), task)
     progress.file_finished(task)
+
+
+class Delivery:
+    """What one archive delivered in one load: its station, file version and the span of hours."""
+
+    SCHEMA = pa.schema(
+        [
+            ("product", pa.string()),
+            ("station_id", pa.int32()),
+            ("release", pa.string()),
+            ("source_file", pa.string()),
+            ("file_size", pa.int64()),
+            ("file_last_modified", pa.timestamp("us", tz="UTC")),
+            ("file_created_at", pa.timestamp("us", tz="UTC")),
+            ("first_observed_at", pa.timestamp("us", tz="UTC")),
+            ("last_observed_at", pa.timestamp("us", tz="UTC")),
+            ("row_count", pa.int64()),
+            ("loaded_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+
+    def __init__(self, task: FileTask, loaded_at: datetime | None) -> None:
+        self.task, self.loaded_at = task, loaded_at
+        self.rows = 0
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.created_at: datetime | None = None
+
+    def add(self, rows: pa.Table) -> None:
+        span = pc.min_max(rows["observed_at"]).as_py()
+        self.first = span["min"] if self.first is None else min(self.first, span["min"])
+        self.last = span["max"] if self.last is None else max(self.last, span["max"])
+        self.created_at = rows["file_created_at"][0].as_py()
+        self.rows += rows.num_rows
+
+    def table(self) -> pa.Table:
+        task = self.task
+        row = {
+            "product": task.product.name,
+            "station_id": task.station_id,
+            "release": task.release,
+            "source_file": task.path,
+            "file_size": task.remote.size,
+            "file_last_modified": task.remote.last_modified,
+            "file_created_at": self.created_at,
+            "first_observed_at": self.first,
+            "last_observed_at": self.last,
+            "row_count": self.rows,
+            "loaded_at": self.loaded_at,
+        }
+        return pa.Table.from_pylist([row] if self.rows else [], schema=self.SCHEMA)
 
 
 def _as_load_file(rows: pa.Table) -> Iterator[Any]:
@@ -332,6 +388,7 @@ def _empty_tables() -> Iterator[Any]:
     for product in PRODUCTS.values():
         yield dlt.mark.with_table_name(_metadata_columns(empty_table(product), placeholder, None, None), product.name)
     yield dlt.mark.with_table_name(_quarantine_table(placeholder, [], None), "quarantine")
+    yield dlt.mark.with_table_name(Delivery(placeholder, None).table(), "deliveries")
     yield from (dlt.mark.with_table_name(rows, "station_lists") for rows, _ in _station_batches(b"", placeholder, None))
 
 

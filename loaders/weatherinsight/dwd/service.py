@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import dlt
 import requests
@@ -22,6 +23,9 @@ from weatherinsight.dwd.plan import Plan, plan_load
 from weatherinsight.dwd.settings import DATASET_NAME, PIPELINE_NAME, PRODUCTS, Product, resolve_product
 
 log = logging.getLogger(__name__)
+
+#: advisory lock (in the warehouse) that one load holds from planning to the end of its dlt run
+LOAD_LOCK = "weatherinsight.load:dwd"
 
 
 class LoadRequestError(ValueError):
@@ -80,30 +84,56 @@ def make_window(start: date | None, end: date | None) -> TimeWindow:
 
 
 def pipeline_name(connection: db.Connection) -> str:
-    """``dwd_hourly`` for the default database, ``dwd_hourly__<database>`` for others.
+    """``dwd_hourly_<warehouse>``: one pipeline per warehouse (server and database).
 
-    dlt keeps a local copy of the pipeline state per pipeline name; one name per warehouse
-    database keeps a second database (tests, staging) from ever reading the first one's state.
+    dlt keeps a local copy of each pipeline's state; naming the pipeline after the warehouse's own
+    id (see :func:`weatherinsight.db.warehouse_id`) means two servers, two databases of the same name,
+    or a database dropped and made again never read each other's local state.
     """
-    if connection.database == db.DEFAULT_DATABASE:
-        return PIPELINE_NAME
-    return f"{PIPELINE_NAME}__{connection.database}"
+    return f"{PIPELINE_NAME}_{db.warehouse_id(connection).replace('-', '')[:8]}"
 
 
-def make_pipeline(connection: db.Connection, pipelines_dir: str | None = None) -> dlt.Pipeline:
-    """The DWD pipeline writing to the ``raw_dwd`` dataset of the warehouse."""
+def default_pipelines_dir() -> Path:
+    """Where dlt keeps its working folders: ``.dlt/pipelines/`` in the checkout (git-ignored), so two
+    checkouts on one machine never share a working folder (``WEATHERINSIGHT_PIPELINES_DIR`` overrides)."""
+    configured = os.environ.get("WEATHERINSIGHT_PIPELINES_DIR")
+    return Path(configured) if configured else db.project_root() / ".dlt" / "pipelines"
+
+
+def make_pipeline(connection: db.Connection, folder: str | Path | None = None) -> dlt.Pipeline:
+    """The DWD pipeline of this warehouse, writing to its ``raw_dwd`` dataset."""
     return dlt.pipeline(
         pipeline_name=pipeline_name(connection),
         destination=dlt.destinations.postgres(credentials=connection.dlt_credentials),
         dataset_name=DATASET_NAME,
-        pipelines_dir=pipelines_dir or os.environ.get("WEATHERINSIGHT_PIPELINES_DIR") or None,
+        pipelines_dir=str(folder or default_pipelines_dir()),
     )
 
 
-def known_files(pipeline: dlt.Pipeline) -> dict:
-    """Files already loaded per loader state (restored from the destination when the local copy is gone)."""
+def inspect_command(connection: db.Connection, folder: str | Path | None = None) -> str:
+    """The dlt command that shows this warehouse's pipeline."""
+    return f"dlt pipeline --pipelines-dir {folder or default_pipelines_dir()} {pipeline_name(connection)} info"
+
+
+def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
+    """Make the warehouse's copy of the loader state the one this load plans with.
+
+    dlt restores state from the destination only when the destination's version is higher than the
+    local one, so a local copy written elsewhere could win. Packages of an interrupted load are
+    loaded first (their rows and state belong to this warehouse); then the local working folder is
+    dropped and the state restored from the warehouse.
+    """
+    if pipeline.has_pending_data:
+        log.info("finishing the interrupted load of %s first", pipeline.pipeline_name)
+        pipeline.normalize(loader_file_format="csv")
+        pipeline.load()
+    pipeline = pipeline.drop()
     pipeline.sync_destination()
-    # state lives under the source's name, which stays `dwd_hourly` whatever the pipeline is called
+    return pipeline
+
+
+def known_files(pipeline: dlt.Pipeline) -> dict:
+    """Files already loaded, per the loader state (the source's state keeps its name, ``dwd_hourly``)."""
     return dict(pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("files", {}))
 
 
@@ -115,28 +145,33 @@ def load_dwd(
     connection: db.Connection,
     dry_run: bool = False,
     progress_factory: Callable[[Plan], Progress] | None = None,
-    pipelines_dir: str | None = None,
+    pipelines_dir: str | Path | None = None,
     session: requests.Session | None = None,
 ) -> LoadResult:
     """Load DWD hourly observations for ``products``, ``stations`` and ``window`` into ``raw_dwd``."""
     started = time.perf_counter()
     db.connect(connection).close()  # fail fast, with one line, before touching anything
     session = session or make_client()
-    pipeline = make_pipeline(connection, pipelines_dir)
-    known = known_files(pipeline)
-    plan = plan_load(session, base_url, products, stations, window, known)
-    unknown = sorted(stations - plan.stations_seen) if stations else []
-    if unknown:
-        names = ", ".join(product.name for product in products)
-        raise LoadRequestError(f"no archives for station(s) {', '.join(map(str, unknown))} in {names} on {base_url}")
-    result = LoadResult(plan=plan, dry_run=dry_run)
-    first_load = not known
-    if dry_run or (not plan.tasks and not first_load):
-        result.seconds = time.perf_counter() - started
-        return result
-    progress = progress_factory(plan) if progress_factory else Progress()
-    source = dwd_hourly(plan.tasks, session, result.stats, progress)
-    result.load_info = pipeline.run(source, loader_file_format="csv")
-    ensure_raw_indexes(connection, analyze=result.stats.rows_by_table)
+    # one load at a time per warehouse: a second one (another checkout, a backfill) waits here and
+    # then plans from the state the first one left in the warehouse
+    with db.advisory_lock(connection, LOAD_LOCK, on_wait=lambda: log.warning("waiting for another load")):
+        pipeline = state_from_warehouse(make_pipeline(connection, pipelines_dir))
+        known = known_files(pipeline)
+        plan = plan_load(session, base_url, products, stations, window, known)
+        unknown = sorted(stations - plan.stations_seen) if stations else []
+        if unknown:
+            names = ", ".join(product.name for product in products)
+            raise LoadRequestError(
+                f"no archives for station(s) {', '.join(map(str, unknown))} in {names} on {base_url}"
+            )
+        result = LoadResult(plan=plan, dry_run=dry_run)
+        first_load = not known
+        if dry_run or (not plan.tasks and not first_load):
+            result.seconds = time.perf_counter() - started
+            return result
+        progress = progress_factory(plan) if progress_factory else Progress()
+        source = dwd_hourly(plan.tasks, session, result.stats, progress)
+        result.load_info = pipeline.run(source, loader_file_format="csv")
+        ensure_raw_indexes(connection, analyze=result.stats.rows_by_table)
     result.seconds = time.perf_counter() - started
     return result

@@ -69,8 +69,13 @@ class DbtResult:
         return errors[-1] if errors else f"dbt exited with code {self.returncode} (see {self.log_path})"
 
 
+def venv_executable(name: str) -> str:
+    """A console script installed beside this Python (dbt, dlt), else the one on PATH."""
+    return shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name) or name
+
+
 def dbt_executable() -> str:
-    return shutil.which("dbt", path=os.path.dirname(sys.executable)) or shutil.which("dbt") or "dbt"
+    return venv_executable("dbt")
 
 
 def run_dbt(
