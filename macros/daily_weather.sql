@@ -1,29 +1,12 @@
 {#- Body of fct_daily_weather: per station and UTC day, the aggregates of every hourly fact
-    (`daily_aggregates` maps a fact model to (expression, name) pairs). Incremental runs rebuild
-    the station-days that hourly rows newer than the watermark fall into. -#}
+    (`daily_aggregates` maps a fact model to (expression, name) pairs). A plain incremental build
+    recomputes the station-days of the hourly changes it has not processed yet, from all their
+    hours (see macros/change_tracking.sql); a windowed build the window's days. -#}
 {% macro daily_weather(daily_aggregates) -%}
+{%- set plan = change_plan() -%}
+{{ change_plan_marker(plan) }}
 {{ log_window() }}
 with
-
-{% if not window_active() and is_incremental() %}
-{#- read once: the watermark is a query of its own -#}
-{%- set watermark = load_watermark() %}
-changed_days as (
-    {%- for fact_model in daily_aggregates %}
-
-    select
-        station_id,
-        {{ utc_date('observed_at') }} as observed_date
-    from {{ ref(fact_model) }}
-    where latest_load_id > {{ watermark }}
-    {%- if not loop.last %}
-
-    union
-    {%- endif %}
-    {%- endfor %}
-
-),
-{% endif %}
 
 {% for fact_model, aggregates in daily_aggregates.items() %}
 {{ fact_model | replace('fct_hourly_', '') }}_days as (
@@ -35,17 +18,8 @@ changed_days as (
         {{ expression }} as {{ name }},
         {%- endfor %}
         max(hourly.latest_load_id) as latest_load_id
-    from {{ ref(fact_model) }} as hourly
-    {%- if window_active() %}
-    where {{ window_predicate('hourly.observed_at', 'day', station_column='hourly.station_id') }}
-    {%- elif is_incremental() %}
-    -- a range join, so the fact's index on observed_at serves it
-    inner join changed_days
-        on
-            hourly.station_id = changed_days.station_id
-            and hourly.observed_at >= (cast(changed_days.observed_date as timestamp) at time zone 'UTC')
-            and hourly.observed_at < ((cast(changed_days.observed_date as timestamp) + interval '1 day') at time zone 'UTC')
-    {%- endif %}
+    -- the hours of the days this build recomputes (whole UTC days)
+    from {{ rows_in_scope(ref(fact_model), plan) }} as hourly
     group by hourly.station_id, {{ utc_date('hourly.observed_at') }}
 
 ),

@@ -1,24 +1,25 @@
-{#- How overlapping DWD deliveries of one station-hour are ranked (first wins). -#}
+{#- How overlapping DWD deliveries of one station-hour are ranked (first wins). Every criterion
+    is a property of the delivery, and the last ones make the order total, so the winner never
+    depends on load order or on the plan. -#}
 {% macro delivery_precedence() -%}
     quality_level desc nulls last,
     release_rank desc,
     file_created_at desc nulls last,
     file_last_modified desc nulls last,
     load_id desc,
+    source_file desc,
     source_row_number desc
 {%- endmacro %}
 
-{#- Watermark of an incremental model: the newest raw load it has already taken into account.
-    Read once at run time and inlined as a literal, so the planner can use the load-id indexes
-    (a subquery's value is unknown at planning time and made PostgreSQL scan whole tables).
-    Unit tests, whose `this` is a fixture, get the subquery. -#}
-{% macro load_watermark() -%}
-    {%- if execute and model.resource_type == 'model' -%}
-        {%- set result = run_query('select coalesce(max(latest_load_id), 0) from ' ~ this) -%}
-        {{ result.columns[0].values()[0] }}
-    {%- else -%}
-        (select coalesce(max(latest_load_id), 0) from {{ this }})
-    {%- endif -%}
+{#- A DWD measure as an exact decimal: DWD publishes values with at most one or two decimals, and
+    sums and means over decimals do not depend on the order PostgreSQL adds them in (floats do:
+    parallel plans moved the last digits of identical builds). -#}
+{% macro dwd_decimal(column) -%}
+    {{ return(adapter.dispatch('dwd_decimal', 'weatherinsight')(column)) }}
+{%- endmacro %}
+
+{% macro default__dwd_decimal(column) -%}
+    cast({{ column }} as numeric)
 {%- endmacro %}
 
 {#- The delivery columns every DWD staging model exposes after its measures. -#}

@@ -9,42 +9,21 @@
 {#- Quarterly features per station from an hourly fact: coverage of `main_measure` (observed
     hours / hours in the UTC quarter) beside statistics of `measures` and any `extra` aggregates
     (a list of SQL expressions with aliases). Windowed builds rebuild the window widened to whole
-    quarters; plain incremental runs rebuild only the station-quarters
-    that hourly rows newer than the watermark fall into. -#}
+    quarters; plain incremental builds rebuild the station-quarters of the hourly changes they have
+    not processed yet, from all their hours (see macros/change_tracking.sql). -#}
 {% macro quarterly_features(fact_model, main_measure, measures, extra=[]) -%}
+{%- set plan = change_plan() -%}
+{{ change_plan_marker(plan) }}
 {{ log_window() }}
 with
 
-{% if not window_active() and is_incremental() %}
-changed_quarters as (
-
-    -- station-quarters holding hourly rows newer than the watermark
-    select distinct
-        station_id,
-        {{ utc_quarter('observed_at') }} as quarter_start
-    from {{ ref(fact_model) }}
-    where latest_load_id > {{ load_watermark() }}
-
-),
-{% endif %}
-
 hours_in_scope as (
 
+    -- the hours of the quarters this build recomputes (whole UTC quarters)
     select
         hourly.*,
         {{ utc_quarter('hourly.observed_at') }} as quarter_start
-    from {{ ref(fact_model) }} as hourly
-    {% if window_active() %}
-    -- windowed build: the window widened to whole quarters (see macros/window.sql)
-    where {{ window_predicate('hourly.observed_at', 'quarter', station_column='hourly.station_id') }}
-    {% elif is_incremental() %}
-    -- a range join, so the fact's index on observed_at serves it
-    inner join changed_quarters
-        on
-            hourly.station_id = changed_quarters.station_id
-            and hourly.observed_at >= (changed_quarters.quarter_start at time zone 'UTC')
-            and hourly.observed_at < ((changed_quarters.quarter_start + interval '3 months') at time zone 'UTC')
-    {% endif %}
+    from {{ rows_in_scope(ref(fact_model), plan) }} as hourly
 
 ),
 

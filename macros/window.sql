@@ -159,25 +159,25 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Custom incremental strategy. With window vars: delete the model's rows inside the window and
-    insert the rebuilt ones, in the materialization's one transaction, so rows that vanished
-    upstream vanish here and nothing outside the window changes. Without: delete+insert on the
-    unique key (the plain incremental run). -#}
+{#- Custom incremental strategy, reading the plan the model was compiled with (see
+    macros/change_tracking.sql). Window: delete the model's rows inside the window and insert the
+    rebuilt ones, so rows that vanished upstream vanish here and nothing outside the window changes.
+    Plain: the same over the ranges new changes touched. Both in the materialization's one
+    transaction, after the `writer_lock()` pre-hook. -#}
 {% macro get_incremental_window_replace_sql(arg_dict) -%}
-    -- one writer per model: a second build waits here (until the first commits) instead of
-    -- interleaving its delete and insert with the first one's
-    select pg_advisory_xact_lock({{ writer_lock_key(arg_dict['target_relation']) }});
-
-    {% if window_active() -%}
-        {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
-        delete from {{ arg_dict['target_relation'] }}
-        where {{ model_window_predicate() }};
-
-        insert into {{ arg_dict['target_relation'] }} ({{ columns }})
-        select {{ columns }} from {{ arg_dict['temp_relation'] }}
-    {%- else -%}
-        {{ get_incremental_delete_insert_sql(arg_dict) }}
+    {%- set plan = recorded_change_plan() -%}
+    {%- if plan is none -%}
+        {{ exceptions.raise_compiler_error(this.name ~ ": window_replace needs a change plan (call change_plan() in the model)") }}
     {%- endif -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- if plan.mode == 'window' %}
+    delete from {{ arg_dict['target_relation'] }}
+    where {{ model_window_predicate() }};
+    {%- elif plan.mode == 'plain' %}
+    {{ delete_changed_rows(arg_dict['target_relation'], plan) }}
+    {%- endif %}
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
 
 {#- The advisory-lock key that serialises writers of one relation (also used by tests and tools). -#}

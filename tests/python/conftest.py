@@ -127,7 +127,9 @@ def query(connection: db.Connection, sql: str, params: tuple = ()) -> list[tuple
 
 
 def cli_env(connection: db.Connection, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    """The environment of a command run as a user runs it against ``connection``; session settings
+    such as PGTZ pass through (CI runs the suite once with PGTZ=Europe/Berlin)."""
+    env = {key: value for key, value in os.environ.items() if key not in db.ENV_VARS}
     env.update(connection.env())
     env.update(extra)
     return env
@@ -139,9 +141,12 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.Com
     )
 
 
-def run_dbt(connection: db.Connection, *args: str, target_path: Path) -> subprocess.CompletedProcess:
-    """Run real dbt in the project against ``connection`` (own target folder per test)."""
-    env = cli_env(connection, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+def run_dbt(
+    connection: db.Connection, *args: str, target_path: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run real dbt in the project against ``connection`` (own target folder per test; ``env`` adds
+    variables such as PGTZ or PGOPTIONS to its environment)."""
+    env = cli_env(connection, DBT_SEND_ANONYMOUS_USAGE_STATS="false", **(env or {}))
     return subprocess.run(
         [str(VENV_BIN / "dbt"), *args, "--target-path", str(target_path), "--log-path", str(target_path / "logs")],
         env=env,
@@ -150,6 +155,13 @@ def run_dbt(connection: db.Connection, *args: str, target_path: Path) -> subproc
         text=True,
         timeout=1200,
     )
+
+
+#: session settings that make PostgreSQL plan parallel scans and aggregates even on small tables
+PARALLEL_PLANS = (
+    "-c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0"
+    " -c min_parallel_index_scan_size=0 -c max_parallel_workers_per_gather=2"
+)
 
 
 def table_checksum(
@@ -185,8 +197,8 @@ def load_ok(mirror: Mirror, connection: db.Connection, pipelines_dir: Path, *arg
     return result.stdout
 
 
-def dbt_ok(connection: db.Connection, target_path: Path, *arguments: str) -> str:
+def dbt_ok(connection: db.Connection, target_path: Path, *arguments: str, env: dict[str, str] | None = None) -> str:
     """A real dbt command against ``connection``; fails the test unless it succeeds."""
-    result = run_dbt(connection, *arguments, target_path=target_path)
+    result = run_dbt(connection, *arguments, target_path=target_path, env=env)
     assert result.returncode == 0, result.stdout[-4000:]
     return result.stdout

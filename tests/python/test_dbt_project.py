@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from weatherinsight.dwd.settings import HOURLY_PATH
 
 import conftest
-from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query, table_checksum
+from conftest import DELIVERIES, PARALLEL_PLANS, SAMPLE_MIRROR, Mirror, query, table_checksum
 
 MARTS = [
     "marts.quarterly_temperature_features",
@@ -25,8 +26,8 @@ def load_cli(mirror: Mirror, database, tmp_path: Path, *arguments: str) -> None:
     conftest.load_ok(mirror, database, tmp_path / f"pipelines_{database.database}", *arguments)
 
 
-def dbt_ok(database, tmp_path: Path, *arguments: str) -> str:
-    return conftest.dbt_ok(database, tmp_path / f"target_{database.database}", *arguments)
+def dbt_ok(database, tmp_path: Path, *arguments: str, env: dict[str, str] | None = None) -> str:
+    return conftest.dbt_ok(database, tmp_path / f"target_{database.database}", *arguments, env=env)
 
 
 def test_full_demo_builds_and_a_rebuild_changes_nothing(mirror, database, tmp_path) -> None:
@@ -111,7 +112,7 @@ def test_overlapping_deliveries_give_the_same_marts_in_either_order(mirror, serv
         assert query(
             first,
             "select wind_speed_ms, quality_level from marts.fct_hourly_wind where observed_at = '2021-08-18 09:00+00'",
-        ) == [(5.9, 1)]
+        ) == [(Decimal("5.9"), 1)]
         # 552 hours went from QN 1 to QN 3: the better level wins whichever file came last
         assert (
             query(
@@ -125,3 +126,40 @@ def test_overlapping_deliveries_give_the_same_marts_in_either_order(mirror, serv
     finally:
         for connection in (first, second):
             db.drop_database(connection)
+
+
+HELGOLAND_HISTORY = "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip"
+
+
+def test_a_whole_station_history_loaded_into_a_built_warehouse_equals_a_full_refresh(
+    mirror, database, tmp_path
+) -> None:
+    """Given a built warehouse, when DWD delivers Helgoland's whole wind history (1959-2023, 567,298
+    rows, overlapping the recent file by 3,585 hours) and a plain build runs, then every mart equals a
+    full refresh byte for byte -- also when the build ran in another session time zone and the
+    refresh with parallel plans (sums of decimals do not depend on the order they are added in)."""
+    history = tmp_path / "history.zip"
+    (mirror.hourly / HELGOLAND_HISTORY).rename(history)
+    berlin = {"PGTZ": "Europe/Berlin"}
+    load_cli(mirror, database, tmp_path)
+    dbt_ok(database, tmp_path, "build", env=berlin)
+    before = query(database, "select count(*) from marts.quarterly_wind_features where station_id = 2115")[0][0]
+
+    mirror.replace(HELGOLAND_HISTORY, history)
+    load_cli(mirror, database, tmp_path, "--products", "wind")
+    output = dbt_ok(database, tmp_path, "build", env=berlin)  # plain incremental build
+    assert "Completed successfully" in output
+    plain = {table: table_checksum(database, table) for table in MARTS}
+    quarters = query(database, "select count(*) from marts.quarterly_wind_features where station_id = 2115")[0][0]
+    # the quarters only the history holds: 1958-Q4 (its first hour, 1959-01-01 00:00 MEZ, is 23:00 UTC the
+    # day before) to 2023-Q2
+    assert quarters - before == 259
+    # the hours both of Helgoland's files hold (2023-07-27 .. 2023-12-31, as PROVENANCE.md counts them)
+    assert query(
+        database,
+        "select count(*) from marts.fct_hourly_wind where station_id = 2115 and delivery_count = 2"
+        " and observed_at >= '2023-01-01'",
+    ) == [(3585,)]
+
+    dbt_ok(database, tmp_path, "build", "--full-refresh", env={"PGTZ": "UTC", "PGOPTIONS": PARALLEL_PLANS})
+    assert {table: table_checksum(database, table) for table in MARTS} == plain

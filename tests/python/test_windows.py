@@ -5,6 +5,7 @@ data, full-refresh equivalence). Hamburg's wind archives of 2021-08-27 and 2021-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -152,7 +153,7 @@ def test_plain_build_catches_a_late_delivery_for_an_old_quarter(warehouse: Wareh
     changed = {hour for hour in hourly_after if hourly_after[hour] != hourly_before.get(hour)}
     assert changed, "the late delivery changed nothing"
     assert all(hour.year == 2021 and 7 <= hour.month <= 9 for hour in changed)
-    assert hourly_after[min(h for h in changed if h.month == 8 and h.day == 18 and h.hour == 9)] == (5.9, 1)
+    assert hourly_after[min(h for h in changed if h.month == 8 and h.day == 18 and h.hour == 9)] == (Decimal("5.9"), 1)
     quarters_after = {
         row[0]: row
         for row in query(warehouse.database, "select quarter_start_at, * from marts.quarterly_wind_features")
@@ -246,3 +247,39 @@ def test_a_second_writer_waits_for_the_first_instead_of_interleaving(warehouse: 
     output, _ = second.communicate(timeout=300)
     assert second.returncode == 0, output[-2000:]
     assert "window: fct_hourly_wind inserted 2160 rows" in output
+
+
+SEQUENCES = {
+    # the issue's sequence: a window build in between must not hide the newer delivery elsewhere
+    "window between two loads": [("load", OLDER), ("build",), ("load", NEWER), ("window", "2021-07-01", "2021-10-01")],
+    "narrowed windows, then the older file": [
+        ("load", NEWER),
+        ("build",),
+        ("load", OLDER),
+        ("window", "2021-04-01", "2021-07-01", {"stations": "[1975]"}),
+        ("window", "2020-06-15", "2020-07-15", {"products": "[wind]"}),
+    ],
+}
+
+
+@pytest.mark.parametrize("steps", SEQUENCES.values(), ids=SEQUENCES.keys())
+def test_loads_windows_and_plain_builds_in_any_order_end_equal_to_a_full_refresh(warehouse: Warehouse, steps) -> None:
+    """Whatever windows were built in between, a plain build processes every delivery that no build
+    has processed in full yet, and ends byte-identical to a full refresh of the same raw rows."""
+    for step in steps:
+        if step[0] == "load":
+            warehouse.load(step[1])
+        elif step[0] == "build":
+            warehouse.build()
+        else:
+            warehouse.window(step[1], step[2], **(step[3] if len(step) > 3 else {}))
+    warehouse.build()  # plain
+    plain = warehouse.checksums()
+    two_deliveries = query(warehouse.database, "select count(*) from marts.fct_hourly_wind where delivery_count = 2")[
+        0
+    ][0]
+    assert two_deliveries == 12_648  # the hours both downloads hold, wherever the windows were
+    warehouse.build("--full-refresh")
+    assert warehouse.checksums() == plain
+    warehouse.build()  # nothing left to process: nothing changes
+    assert warehouse.checksums() == plain

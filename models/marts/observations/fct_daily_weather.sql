@@ -5,7 +5,6 @@
     indexes=[
         {'columns': ['station_id', 'observed_date'], 'unique': True},
         {'columns': ['observed_date']},
-        {'columns': ['latest_load_id']},
     ],
 ) }}
 

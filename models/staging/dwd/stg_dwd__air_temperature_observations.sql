@@ -14,8 +14,8 @@ renamed as (
         observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        cast(tt_tu as double precision) as temperature_c,
-        cast(rf_tu as double precision) as relative_humidity_pct,
+        {{ dwd_decimal('tt_tu') }} as temperature_c,
+        {{ dwd_decimal('rf_tu') }} as relative_humidity_pct,
 
         {{ dwd_delivery_columns() }}
     from source

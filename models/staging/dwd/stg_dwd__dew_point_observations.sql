@@ -14,8 +14,8 @@ renamed as (
         observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        cast(tt as double precision) as temperature_c,
-        cast(td as double precision) as dew_point_c,
+        {{ dwd_decimal('tt') }} as temperature_c,
+        {{ dwd_decimal('td') }} as dew_point_c,
 
         {{ dwd_delivery_columns() }}
     from source

@@ -14,13 +14,13 @@ renamed as (
         observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        cast(absf_std as double precision) as absolute_humidity_gm3,
-        cast(vp_std as double precision) as vapour_pressure_hpa,
-        cast(tf_std as double precision) as wet_bulb_temperature_c,
-        cast(p_std as double precision) as pressure_station_hpa,
-        cast(tt_std as double precision) as temperature_c,
-        cast(rf_std as double precision) as relative_humidity_pct,
-        cast(td_std as double precision) as dew_point_c,
+        {{ dwd_decimal('absf_std') }} as absolute_humidity_gm3,
+        {{ dwd_decimal('vp_std') }} as vapour_pressure_hpa,
+        {{ dwd_decimal('tf_std') }} as wet_bulb_temperature_c,
+        {{ dwd_decimal('p_std') }} as pressure_station_hpa,
+        {{ dwd_decimal('tt_std') }} as temperature_c,
+        {{ dwd_decimal('rf_std') }} as relative_humidity_pct,
+        {{ dwd_decimal('td_std') }} as dew_point_c,
 
         {{ dwd_delivery_columns() }}
     from source

@@ -14,7 +14,7 @@ renamed as (
         observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        cast(r1 as double precision) as precipitation_mm,
+        {{ dwd_decimal('r1') }} as precipitation_mm,
         cast(rs_ind as smallint) as precipitation_indicator,
         cast(wrtr as smallint) as precipitation_form_code,
 

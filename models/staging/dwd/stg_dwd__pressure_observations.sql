@@ -14,8 +14,8 @@ renamed as (
         observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        cast(p as double precision) as pressure_sea_level_hpa,
-        cast(p0 as double precision) as pressure_station_hpa,
+        {{ dwd_decimal('p') }} as pressure_sea_level_hpa,
+        {{ dwd_decimal('p0') }} as pressure_station_hpa,
 
         {{ dwd_delivery_columns() }}
     from source

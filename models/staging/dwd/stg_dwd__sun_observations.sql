@@ -14,7 +14,7 @@ renamed as (
         observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        cast(sd_so as double precision) as sunshine_minutes,
+        {{ dwd_decimal('sd_so') }} as sunshine_minutes,
 
         {{ dwd_delivery_columns() }}
     from source
