@@ -96,7 +96,9 @@ def _print_plan(plan: backfill.Plan) -> None:
 def plan_command(start: date, end: date, products: str, stations: str, by: str, force: bool) -> None:
     """List the windows and what a run would do with each; changes nothing.
 
-    States: complete, partial (some raw hours unbuilt), missing, stale (raw changed since built),
+    States compare every published layer (hourly fact, daily fact, quarterly mart) with its input:
+    complete, partial (a layer lacks keys of its input: raw hours unbuilt, a mart quarter deleted),
+    missing, stale (a layer has not processed changes of its input, or holds rows its input lost),
     failed (last attempt failed its tests), empty (source has no data).
     """
     request = Request.make(start, end, products, stations, by, force=force)

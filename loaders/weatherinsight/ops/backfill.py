@@ -33,6 +33,7 @@ from psycopg2 import sql
 
 from weatherinsight import db
 from weatherinsight.dwd.service import LoadRequestError, load_dwd, make_window, parse_products, parse_stations
+from weatherinsight.ops.changes import adopt_audit_changes, forget_audit_changes, forget_processed
 from weatherinsight.ops.dbt import DbtResult, run_dbt
 from weatherinsight.ops.ledger import AUDIT_PREFIX, BACKUP_SCHEMA, BUSY, NOW, Ledger
 from weatherinsight.ops.windows import (
@@ -41,7 +42,7 @@ from weatherinsight.ops.windows import (
     Catalogue,
     MartModel,
     Window,
-    classify,
+    diagnose,
     range_predicate,
     relation_exists,
     split,
@@ -246,8 +247,10 @@ def seconds_per_window(ledger: Ledger) -> tuple[float, bool]:
     return (statistics.median(values), True) if values else (DEFAULT_SECONDS_PER_WINDOW, False)
 
 
-def make_plan(connection: db.Connection, request: Request, ledger: Ledger) -> Plan:
-    """Each (window, product): its state from the data and the ledger, and whether a run builds it."""
+def make_plan(connection: db.Connection, request: Request, ledger: Ledger, catalogue_: Catalogue | None = None) -> Plan:
+    """Each (window, product): its state from every published layer and the ledger, and whether a
+    run builds it."""
+    catalogue_ = catalogue_ or catalogue(connection)
     windows = split(request.start, request.end, request.by)
     attempts = ledger.latest_attempts(request.products)
     stations_key = tuple(request.stations or ())
@@ -256,13 +259,14 @@ def make_plan(connection: db.Connection, request: Request, ledger: Ledger) -> Pl
     try:
         with conn.cursor() as cursor:
             for product in request.products:
-                facts = window_facts(cursor, product, f"fct_hourly_{product}", windows, request.stations)
+                hourly, *downstream = catalogue_.selection([product])
+                facts = window_facts(cursor, product, hourly.name, windows, request.stations, downstream)
                 for batch, (window, fact) in enumerate(zip(windows, facts, strict=True), start=1):
                     attempt = attempts.get((product, window.start, window.end, stations_key))
-                    state = classify(
+                    state, why = diagnose(
                         fact, attempt.status if attempt else None, attempt.interrupted if attempt else False
                     )
-                    action, reason = _decide(state, request, attempt.run_id if attempt else None)
+                    action, reason = _decide(state, why, request, attempt.run_id if attempt else None)
                     entries.append(
                         WindowPlan(
                             batch,
@@ -283,9 +287,9 @@ def make_plan(connection: db.Connection, request: Request, ledger: Ledger) -> Pl
     return Plan(request, windows, entries, per_window, history)
 
 
-def _decide(state: str, request: Request, run_id: int | None) -> tuple[str, str]:
+def _decide(state: str, why: str, request: Request, run_id: int | None) -> tuple[str, str]:
     if state in TO_BUILD:
-        return "build", state
+        return "build", why
     if request.force:
         return "build", f"{state}, --force"
     if state == "failed":
@@ -439,6 +443,10 @@ class Runner:
                         *(model.name for model in selected),
                         "--exclude-resource-type",
                         "unit_test",
+                        # every test that guards the window's rows, relationships to dim_station and
+                        # the seeds included (cautious selection leaves out tests with an unselected parent)
+                        "--indirect-selection",
+                        "eager",
                     ],
                     self.run_dir / f"batch_{batch}",
                     variables={
@@ -472,6 +480,7 @@ class Runner:
         finally:
             with conn.cursor() as cursor:
                 cursor.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(audit)))
+                forget_audit_changes(cursor, audit)
             conn.close()
         outcome.seconds = time.perf_counter() - started
         return outcome
@@ -556,6 +565,8 @@ class Runner:
                             "rows_inserted": cursor.rowcount,
                         }
                     )
+                # what dbt recorded for the audit schema is now the published models' record
+                adopt_audit_changes(cursor, audit, MARTS_SCHEMA)
                 for entry, window_id in zip(entries, ids, strict=True):
                     product_models = [m for m in selected if m.product == entry.product]
                     checksum = "".join(_checksum(cursor, m, window, stations) for m in product_models)
@@ -598,7 +609,7 @@ def run_backfill(connection: db.Connection, request: Request, progress: Progress
             catalogue_ = catalogue(connection)
             run_dir = backfill_target(connection.database, f"run_{run_id}")
             ensure_relations(connection, catalogue_, run_dir, refresh_stations=station_rows > 0)
-            plan = make_plan(connection, request, ledger)
+            plan = make_plan(connection, request, ledger, catalogue_)
             summary.plan = plan
             batches = plan.batches()
             window_ids: dict[int, dict[str, int]] = {}
@@ -676,41 +687,34 @@ def _load(
         for product in request.products
     }
     progress.loading()
-    conn = db.connect(connection)
-    conn.autocommit = True
     try:
-        with conn.cursor() as cursor:
-            # one dlt load at a time per warehouse: the pipeline's working folder is shared
-            cursor.execute("select pg_advisory_lock(hashtext('weatherinsight.load:dwd'))")
-        try:
-            result = load_dwd(
-                request.base_url,
-                parse_products(request.products),
-                set(request.stations) if request.stations else None,
-                make_window(request.start, request.end),
-                connection,
-            )
-        except Exception as error:
-            ledger.update_windows(list(ids.values()), status="failed", error=str(error)[:2000], finished_at=NOW)
-            raise BackfillFailed(f"raw load failed: {str(error).splitlines()[0] if str(error) else error!r}") from error
-        failed_files = result.stats.files_failed
-        for product, window_id in ids.items():
-            ledger.update_windows(
-                [window_id],
-                status="failed" if failed_files else "succeeded",
-                rows_loaded=result.stats.rows_by_table.get(product, 0),
-                finished_at=NOW,
-                seconds=round(result.seconds, 3),
-                error=f"{len(failed_files)} files could not be fetched" if failed_files else None,
-            )
-        if failed_files:
-            raise BackfillFailed(
-                f"raw load: {len(failed_files)} files could not be fetched ({', '.join(failed_files[:3])}); "
-                "rerun the same command to retry them"
-            )
-        return result.rows_loaded, result.stats.rows_by_table.get("station_lists", 0)
-    finally:
-        conn.close()
+        # one dlt load at a time per warehouse: load_dwd holds the warehouse's load lock
+        result = load_dwd(
+            request.base_url,
+            parse_products(request.products),
+            set(request.stations) if request.stations else None,
+            make_window(request.start, request.end),
+            connection,
+        )
+    except Exception as error:
+        ledger.update_windows(list(ids.values()), status="failed", error=str(error)[:2000], finished_at=NOW)
+        raise BackfillFailed(f"raw load failed: {str(error).splitlines()[0] if str(error) else error!r}") from error
+    failed_files = result.stats.files_failed
+    for product, window_id in ids.items():
+        ledger.update_windows(
+            [window_id],
+            status="failed" if failed_files else "succeeded",
+            rows_loaded=result.stats.rows_by_table.get(product, 0),
+            finished_at=NOW,
+            seconds=round(result.seconds, 3),
+            error=f"{len(failed_files)} files could not be fetched" if failed_files else None,
+        )
+    if failed_files:
+        raise BackfillFailed(
+            f"raw load: {len(failed_files)} files could not be fetched ({', '.join(failed_files[:3])}); "
+            "rerun the same command to retry them"
+        )
+    return result.rows_loaded, result.stats.rows_by_table.get("station_lists", 0)
 
 
 # ---- restore ------------------------------------------------------------------------------------
@@ -789,6 +793,8 @@ def restore(connection: db.Connection, run_id: int, force: bool = False, wait: f
                             )
                         )
                         restored += cursor.rowcount
+                    # what the restored builds processed counts as unprocessed again
+                    forget_processed(cursor, [row["dbt_invocation_id"] for row in rows], MARTS_SCHEMA)
                     cursor.execute(
                         "update ops.backfill_windows set status = 'rolled back', error = %s"
                         " where run_id = %s and layer = 'marts' and status = 'succeeded'",

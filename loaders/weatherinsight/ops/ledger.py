@@ -23,6 +23,7 @@ from psycopg2 import sql
 from psycopg2.extras import Json, RealDictCursor
 
 from weatherinsight import db
+from weatherinsight.ops.changes import forget_audit_changes
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +325,8 @@ class Ledger:
             )
             for schema in self.audit_schemas(run_id):
                 self.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+                with self.conn.cursor() as cursor:
+                    forget_audit_changes(cursor, schema)
             log.warning("run %s had died; marked failed (interrupted)", run_id)
         return dead
 

@@ -15,8 +15,9 @@ from psycopg2 import sql
 
 from weatherinsight import db
 from weatherinsight.dwd.settings import DATASET_NAME
+from weatherinsight.ops.backfill import catalogue
 from weatherinsight.ops.ledger import Ledger
-from weatherinsight.ops.windows import MARTS_SCHEMA, Window, classify, relation_exists, split, window_facts
+from weatherinsight.ops.windows import MARTS_SCHEMA, Window, diagnose, relation_exists, split, window_facts
 
 STATES = ("complete", "partial", "stale", "missing", "failed", "empty", "none")
 GLYPHS = {
@@ -49,6 +50,8 @@ class Cell:
     state: str
     raw_hours: int
     built_hours: int
+    #: why the cell has its state (which layer lacks or has not processed what)
+    detail: str = ""
 
     @property
     def coverage(self) -> float | None:
@@ -128,9 +131,10 @@ def coverage(
     stations: Sequence[int] | None = None,
     by_station: bool = False,
 ) -> Coverage:
-    """The product × quarter (× station) matrix of window states."""
+    """The product × quarter (× station) matrix of window states, every published layer compared."""
     quarters = [quarter.widened("quarter") for quarter in split(start, end, "quarter")]
     result = Coverage(quarters[0].start, quarters[-1].end, list(products))
+    models = catalogue(connection)
     with Ledger(connection) as ledger:
         attempts = ledger.latest_attempts(products)
     conn = db.connect(connection)
@@ -141,9 +145,10 @@ def coverage(
                 keys: list[int | None] = sorted(k for k in spans if k is not None) if by_station else [None]
                 if by_station and stations:
                     keys = [k for k in keys if k in stations]
+                hourly, *downstream = models.selection([product])
                 for key in keys:
                     scope = [key] if key is not None else stations
-                    facts = window_facts(cursor, product, f"fct_hourly_{product}", quarters, scope)
+                    facts = window_facts(cursor, product, hourly.name, quarters, scope, downstream)
                     span = spans.get(key)
                     for quarter, fact in zip(quarters, facts, strict=True):
                         overlapping = [
@@ -156,11 +161,11 @@ def coverage(
                             latest = "failed"
                         elif any(attempt.status == "succeeded" for attempt in overlapping):
                             latest = "succeeded"
-                        state = classify(fact, latest, False)
+                        state, why = diagnose(fact, latest, False)
                         expected = span is not None and span[0] < quarter.end and quarter.start <= span[1]
                         if state == "missing" and not expected:
                             state = "none"
-                        result.cells.append(Cell(product, quarter, key, state, fact.raw_hours, fact.built_hours))
+                        result.cells.append(Cell(product, quarter, key, state, fact.raw_hours, fact.built_hours, why))
     finally:
         conn.close()
     return result
@@ -185,8 +190,8 @@ def coverage_html(result: Coverage) -> str:
         for cell in cells:
             coverage_text = f", coverage {cell.coverage:.1%}" if cell.coverage is not None else ""
             title = (
-                f"{product} {quarter_label(cell.quarter)}: {cell.state}; raw station-hours {cell.raw_hours:,}, "
-                f"published {cell.built_hours:,}{coverage_text}"
+                f"{product} {quarter_label(cell.quarter)}: {cell.state} ({cell.detail}); raw station-hours "
+                f"{cell.raw_hours:,}, published {cell.built_hours:,}{coverage_text}"
             )
             tds.append(f'<td class="{cell.state}" title="{html.escape(title)}"></td>')
         body.append(f"<tr><th class='name'>{name}</th>{''.join(tds)}</tr>")
@@ -242,7 +247,11 @@ class Validation:
             f"{cell.product} {quarter_label(cell.quarter)}"
             + (f" station {cell.station}" if cell.station is not None else "")
             + f": {cell.state}"
-            + (" (nothing in raw: not loaded yet, or a gap at the source)" if cell.raw_hours == 0 else "")
+            + (
+                " (nothing in raw: not loaded yet, or a gap at the source)"
+                if cell.raw_hours == 0
+                else f" ({cell.detail})"
+            )
             for cell in self.coverage.problems()
         ]
         for check in self.checks:
@@ -366,7 +375,7 @@ def doctor(connection_factory, pipelines_dir: str | None = None) -> list[Finding
     findings.append(
         Finding("disk space", "warn" if free_gib < 2 else "ok", f"{free_gib:.1f} GiB free of {usage.total / 2**30:.0f}")
     )
-    findings.append(_pending_packages(connection, pipelines_dir))
+    findings.extend(_pending_packages(connection, pipelines_dir))
     with Ledger(connection) as ledger:
         if ledger.exists():
             dead = ledger.dead_runs()
@@ -399,25 +408,65 @@ def doctor(connection_factory, pipelines_dir: str | None = None) -> list[Finding
     return findings
 
 
-def _pending_packages(connection: db.Connection, pipelines_dir: str | None) -> Finding:
+def _pending_packages(connection: db.Connection, pipelines_dir: str | None) -> list[Finding]:
+    """Pending dlt packages, and whether this checkout's copy of the loader state is the warehouse's."""
     import dlt
-    from dlt.common.pipeline import get_dlt_pipelines_dir
 
-    from weatherinsight.dwd.service import pipeline_name
+    from weatherinsight.dwd.service import default_pipelines_dir, pipeline_name
 
     name = pipeline_name(connection)
-    folder = pipelines_dir or get_dlt_pipelines_dir()
+    folder = pipelines_dir or str(default_pipelines_dir())
+    remote = _warehouse_state(connection, name)
     try:
         pipeline = dlt.attach(pipeline_name=name, pipelines_dir=folder)
     except Exception:  # noqa: BLE001 - dlt raises several kinds when no local state exists
-        return Finding("dlt packages", "ok", f"no local state for pipeline {name} (nothing pending)")
+        return [
+            Finding("dlt packages", "ok", f"no local state for pipeline {name} in {folder} (nothing pending)"),
+            Finding("loader state", "ok", f"no local copy; the next load takes the warehouse's ({remote or 'none'})"),
+        ]
+    findings = []
     extracted = pipeline.list_extracted_load_packages()
     normalized = pipeline.list_normalized_load_packages()
     if extracted or normalized:
-        return Finding(
-            "dlt packages",
-            "warn",
-            f"pipeline {name}: {len(extracted)} extracted and {len(normalized)} normalized packages not loaded "
-            "(the next load finishes them)",
+        findings.append(
+            Finding(
+                "dlt packages",
+                "warn",
+                f"pipeline {name}: {len(extracted)} extracted and {len(normalized)} normalized packages not loaded "
+                "(the next load finishes them)",
+            )
         )
-    return Finding("dlt packages", "ok", f"pipeline {name}: nothing pending")
+    else:
+        findings.append(Finding("dlt packages", "ok", f"pipeline {name}: nothing pending"))
+    local = f"version {pipeline.state['_state_version']} ({pipeline.state.get('_version_hash', '?')[:12]})"
+    if remote is not None and remote != local:
+        findings.append(
+            Finding(
+                "loader state",
+                "warn",
+                f"local copy in {folder} is {local}, the warehouse holds {remote}: "
+                "the next load replaces the local copy with the warehouse's",
+            )
+        )
+    else:
+        findings.append(Finding("loader state", "ok", f"local copy is the warehouse's: {local}"))
+    return findings
+
+
+def _warehouse_state(connection: db.Connection, name: str) -> str | None:
+    """The newest loader state the warehouse holds for pipeline ``name``, described like the local one."""
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            if not relation_exists(cursor, DATASET_NAME, "_dlt_pipeline_state"):
+                return None
+            cursor.execute(
+                sql.SQL(
+                    "select version, version_hash from {} where pipeline_name = %s order by version desc limit 1"
+                ).format(sql.Identifier(DATASET_NAME, "_dlt_pipeline_state")),
+                (name,),
+            )
+            row = cursor.fetchone()
+    finally:
+        conn.close()
+    return f"version {row[0]} ({(row[1] or '?')[:12]})" if row else None
