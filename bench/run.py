@@ -10,8 +10,12 @@ Sections (each measured in its own scratch database on the same server):
 2. windows: a windowed rebuild of one day, month, quarter and year against `--full-refresh`, for the
    hourly fact and a quarterly mart, at two table sizes (per-model execution times from dbt's
    run_results.json, so dbt's start-up and parsing are not counted);
-3. overhead: a no-op `dbt run` against dbt's bare overhead (a run with an empty selection);
-4. peers: SQLMesh restating the same quarter with an INCREMENTAL_BY_TIME_RANGE model over the same
+3. late deliveries: on a built warehouse of a synthetic mirror, a plain `dbt build` after (a) every
+   historical archive re-published, (b) a new station with decades of history, (c) one corrected
+   month, each against `--full-refresh` of the same data (model execution times; the daily fact and
+   quarterly marts compared byte for byte after both);
+4. overhead: a no-op `dbt run` against dbt's bare overhead (a run with an empty selection);
+5. peers: SQLMesh restating the same quarter with an INCREMENTAL_BY_TIME_RANGE model over the same
    raw table, and wetterdienst's DWD parser on the same files (each in its own virtualenv under
    bench/.peers/, installed from PyPI on first use).
 
@@ -71,11 +75,13 @@ class Scale:
     #: (stations, years) of the synthetic hourly tables for the window section
     tables: tuple[tuple[int, int], ...]
     repeats: int
+    #: (stations, years) of the synthetic mirror of the late-delivery section, and the new station's years
+    late: tuple[int, int, int]
 
 
 SCALES = {
-    "full": Scale("full", 30, 6, (1, 12, 68), ((114, 10), (228, 10)), 3),
-    "smoke": Scale("smoke", 2, 1, (1, 2), ((2, 10), (4, 10)), 1),
+    "full": Scale("full", 30, 6, (1, 12, 68), ((114, 10), (228, 10)), 3, (24, 20, 70)),
+    "smoke": Scale("smoke", 2, 1, (1, 2), ((2, 10), (4, 10)), 1, (2, 3, 4)),
 }
 WINDOWS = {
     "day": (date(2019, 5, 15), date(2019, 5, 16)),
@@ -389,6 +395,100 @@ def quarter_hourly_wall(connection: db.Connection, tmp: Path) -> float:
     )
 
 
+# ---- 5. late deliveries --------------------------------------------------------------------------
+
+LATE_PRODUCTS = ["air_temperature", "wind"]
+#: the models whose execution times the late-delivery section adds up (hourly, daily, quarterly)
+LATE_MODELS = (
+    "fct_hourly_air_temperature",
+    "fct_hourly_wind",
+    "fct_daily_weather",
+    "quarterly_temperature_features",
+    "quarterly_wind_features",
+)
+
+
+def model_seconds(models: dict[str, float]) -> float:
+    return sum(models.get(name, 0.0) for name in LATE_MODELS)
+
+
+def mart_digest(connection: db.Connection) -> str:
+    """md5 over the daily fact and the quarterly marts of the late-delivery section (not the hourly
+    facts: hashing millions of rows would cost more than the builds being compared)."""
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            parts = []
+            for name in LATE_MODELS[2:]:
+                cursor.execute(f"select md5(string_agg(t::text, ',' order by t::text)) from marts.{name} as t")
+                parts.append(cursor.fetchone()[0] or "")
+            return "".join(parts)
+    finally:
+        conn.close()
+
+
+def bench_late_deliveries(server: db.Connection, tmp: Path, scale: Scale) -> dict:
+    """Plain `dbt build` after late deliveries on a built warehouse, against `--full-refresh` of the
+    same data: (a) DWD re-publishes every station's historical archive (new version stamps, same
+    values, some quality levels raised), (b) a new station with decades of history, (c) one month
+    of one station corrected. Model execution seconds from run_results.json."""
+    from weatherinsight.dwd.parser import TimeWindow
+    from weatherinsight.dwd.service import load_dwd, parse_products
+
+    stations, years, new_years = scale.late
+    root = tmp / "late_mirror"
+    mirror = synth_mirror.generate(root, stations, years, LATE_PRODUCTS)
+    connection = scratch_database(server, "weatherinsight_bench_late")
+    target = tmp / "target_late"
+    build = ("build", "--exclude-resource-type", "test", "unit_test")
+    results: dict = {"stations": stations, "years": years, "raw_rows": mirror.rows, "scenarios": {}}
+    with serve(root) as base_url:
+
+        def load() -> int:
+            result = load_dwd(
+                base_url, parse_products(LATE_PRODUCTS), None, TimeWindow(), connection, pipelines_dir=tmp / "late"
+            )
+            return result.rows_loaded
+
+        load()
+        wall, models = dbt(connection, target, *build)
+        results["initial_build"] = {"wall_s": round(wall, 2), "models_s": round(model_seconds(models), 2)}
+        changes = {
+            "a) historical archives re-published": lambda: synth_mirror.rerelease_historical(mirror),
+            f"b) a new station with {new_years} years": lambda: (
+                synth_mirror.generate(
+                    root,
+                    1,
+                    new_years,
+                    LATE_PRODUCTS,
+                    first_station=90_000,
+                    listed_stations=list(range(100, 100 + stations)),
+                ).rows
+            ),
+            "c) one month of one station corrected": lambda: synth_mirror.correct_month(
+                mirror, 100, "air_temperature", "202406"
+            ),
+        }
+        for name, change in changes.items():
+            change()
+            rows = load()
+            plain_wall, plain = dbt(connection, target, *build)
+            after_plain = mart_digest(connection)
+            full_wall, full = dbt(connection, target, *build, "--full-refresh")
+            results["scenarios"][name] = {
+                "rows_loaded": rows,
+                "plain_equals_full_refresh": after_plain == mart_digest(connection),
+                "plain_wall_s": round(plain_wall, 2),
+                "plain_models_s": round(model_seconds(plain), 2),
+                "full_wall_s": round(full_wall, 2),
+                "full_models_s": round(model_seconds(full), 2),
+                "plain_over_full": round(model_seconds(plain) / model_seconds(full), 3),
+                "models": {name: round(plain.get(name, 0.0), 2) for name in LATE_MODELS},
+            }
+    db.drop_database(connection)
+    return results
+
+
 # ---- report -------------------------------------------------------------------------------------
 
 
@@ -434,6 +534,18 @@ def print_report(results: dict) -> None:
                 f"{window['wall_s']}",
             )
     console.print(table)
+    late = results["late"]
+    table = Table(
+        title=f"plain build after late deliveries vs --full-refresh ({late['stations']} stations × {late['years']} "
+        f"years × {len(LATE_PRODUCTS)} products, {late['raw_rows']:,} raw rows; model execution seconds)"
+    )
+    for column in ("late delivery", "rows loaded", "plain s", "full refresh s", "plain / full", "target"):
+        table.add_column(column, justify="right")
+    targets = ["≤ 1.2", "≤ 1.2", "≤ 0.05"]
+    for (name, scenario), target in zip(late["scenarios"].items(), targets, strict=True):
+        table.add_row(name, f"{scenario['rows_loaded']:,}", f"{scenario['plain_models_s']}",
+                      f"{scenario['full_models_s']}", f"{scenario['plain_over_full']:.3f}", target)  # fmt: skip
+    console.print(table)
     overhead = results["overhead"]
     table = measure_table("dbt overhead and peers")
     table.add_row("no-op dbt run (median)", f"{overhead['noop_s']} s")
@@ -469,10 +581,10 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="wi-bench-") as folder:
         tmp = Path(folder)
-        console.print("[bold]1/4 loader[/] (synthetic mirror on 127.0.0.1 -> raw tables; plain COPY beside it)")
+        console.print("[bold]1/5 loader[/] (synthetic mirror on 127.0.0.1 -> raw tables; plain COPY beside it)")
         results["loader"] = bench_loader(server, tmp, scale)
         results["memory"] = bench_memory(server, tmp, scale)
-        console.print("[bold]2/4 windowed rebuilds[/] (day, month, quarter, year vs --full-refresh)")
+        console.print("[bold]2/5 windowed rebuilds[/] (day, month, quarter, year vs --full-refresh)")
         results["windows"] = []
         first = None
         for stations, years in scale.tables:
@@ -483,9 +595,13 @@ def main() -> None:
                 first = connection
             else:
                 db.drop_database(connection)
-        console.print("[bold]3/4 dbt overhead[/] (no-op run vs empty selection)")
+        console.print(
+            "[bold]3/5 late deliveries[/] (plain build vs --full-refresh after re-releases, a new station, a fix)"
+        )
+        results["late"] = bench_late_deliveries(server, tmp, scale)
+        console.print("[bold]4/5 dbt overhead[/] (no-op run vs empty selection)")
         results["overhead"] = bench_overhead(first, tmp, scale.repeats)
-        console.print("[bold]4/4 peers[/]")
+        console.print("[bold]5/5 peers[/]")
         if arguments.no_peers or arguments.smoke:
             results["peers"] = {"skipped": {"summary": "skipped (--smoke or --no-peers)"}}
         else:

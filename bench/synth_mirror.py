@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import zipfile
 from dataclasses import dataclass, field
@@ -123,10 +124,13 @@ def generate(
     last_day: date = date(2024, 12, 31),
     first_station: int = 100,
     seed: int = 7,
+    listed_stations: list[int] | None = None,
 ) -> MirrorSummary:
-    """Write the mirror below ``root`` (laid out like https://opendata.dwd.de/)."""
+    """Write the mirror below ``root`` (laid out like https://opendata.dwd.de/); the station lists
+    name ``listed_stations`` (default: the stations written)."""
     summary = MirrorSummary(root)
     ids = [first_station + index for index in range(stations)]
+    listed = sorted(set(listed_stations or []) | set(ids))
     start = date(last_day.year - years + 1, 1, 1)
     historical_end = date(last_day.year - 1, 12, 31)
     recent_start = last_day - timedelta(days=RECENT_DAYS - 1)
@@ -139,7 +143,7 @@ def generate(
         for release in ("historical", "recent"):
             folder = root / HOURLY_PATH / product.folder / release
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / product.station_list_name).write_bytes(_station_list(product, ids, start, last_day))
+            (folder / product.station_list_name).write_bytes(_station_list(product, listed, start, last_day))
             summary.files += 1
         for station in ids:
             for release, first, last in (
@@ -180,6 +184,56 @@ def generate(
                 summary.archives.append(path)
                 summary.rows_by_product[name] += len(lines) - 1
     return summary
+
+
+def _rewrite_archive(path: Path, change, stamp: datetime) -> None:
+    """Publish a new version of an archive: ``change(fields)`` edits each data line's fields (in
+    place); the archive gets DWD's new time stamp inside and a later Last-Modified on the server."""
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info).decode("latin-1") for info in archive.infolist()}
+    for name, text in members.items():
+        if name.startswith("produkt_"):
+            lines = text.split("\r\n")
+            for index in range(1, len(lines)):
+                if lines[index]:
+                    fields = lines[index].split(";")
+                    change(fields)
+                    lines[index] = ";".join(fields)
+            members[name] = "\r\n".join(lines)
+    _write_archive(path, members, stamp)
+    later = path.stat().st_mtime + 3600
+    os.utime(path, (later, later))
+
+
+def rerelease_historical(summary: MirrorSummary, raised_share: float = 0.1, seed: int = 11) -> int:
+    """DWD re-publishes every station's historical archive: new version stamps, the same values, the
+    quality level of about ``raised_share`` of the hours raised to 10. Returns the archives rewritten."""
+    rng = random.Random(seed)
+
+    def raise_some(fields: list[str]) -> None:
+        if rng.random() < raised_share:
+            fields[2] = f"{10:>5}"
+
+    archives = [path for path in summary.archives if path.name.endswith("_hist.zip")]
+    for path in archives:
+        _rewrite_archive(path, raise_some, datetime(2025, 3, 16, 9, 0))
+    return len(archives)
+
+
+def correct_month(summary: MirrorSummary, station: int, product: str, month: str) -> int:
+    """DWD corrects one month (``YYYYMM``) of one station's recent archive: its values change by
+    0.5 (a new version of the archive). Returns the hours changed."""
+    code = PRODUCTS[product].code
+    path = next(p for p in summary.archives if p.name == f"stundenwerte_{code}_{station:05d}_akt.zip")
+    changed = [0]
+
+    def shift(fields: list[str]) -> None:
+        if fields[1].strip().startswith(month) and fields[3].strip() != "-999":
+            fields[3] = f"{float(fields[3]) + 0.5:>{len(fields[3])}.1f}"
+            changed[0] += 1
+
+    _rewrite_archive(path, shift, datetime(2025, 1, 2, 8, 30))
+    return changed[0]
 
 
 def main() -> None:

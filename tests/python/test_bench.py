@@ -1,5 +1,5 @@
 """`make bench` cannot rot: its smoke scale runs every section (loader vs COPY, memory, windowed
-rebuilds at two table sizes, dbt's overhead) against the real database and checks the figures it
+rebuilds at two table sizes, late deliveries, dbt's overhead) against the real database and checks the figures it
 reports hang together. Speed is never asserted here: figures belong to `make bench`."""
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ def test_bench_smoke_runs_every_section_and_reports_consistent_figures(server: d
         assert set(entry["windows"]) == {"day", "month", "quarter", "year"}
         shares = [window["row_share"] for window in entry["windows"].values()]
         assert shares == sorted(shares) and shares[-1] < 0.11
+    late = figures["late"]["scenarios"]
+    assert len(late) == 3 and all(scenario["rows_loaded"] > 0 for scenario in late.values())
+    # every plain build after a late delivery ends where a full refresh of the same rows ends
+    assert all(scenario["plain_equals_full_refresh"] for scenario in late.values())
+    # the corrected month: the loader takes the one corrected archive again (500 days), nothing else
+    assert late["c) one month of one station corrected"]["rows_loaded"] == 500 * 24
     assert figures["overhead"]["noop_s"] > 0 and figures["overhead"]["empty_selection_s"] > 0
     assert "loader / COPY" in result.stdout and "no-op / bare" in result.stdout
     leftovers = [
