@@ -269,7 +269,49 @@
     {%- if mode == 'window' -%}
         {%- do plan.update({'ranges': ranges}) -%}
     {%- endif -%}
+    {%- if plan.ranges and is_incremental() -%}
+        {#- rewrite the table instead of deleting and inserting when the build replaces at least 30 %
+            of its rows: about where writing the whole table and building its indexes once gets
+            cheaper than deleting and inserting row by row with every index kept up to date -#}
+        {%- set sizes = run_query(rows_inside_sql(plan)).rows[0] -%}
+        {%- do plan.update({
+            'rows_inside': sizes[0] | int,
+            'table_rows': sizes[1] | int,
+            'rewrite': sizes[0] > 0 and sizes[0] * 10 >= sizes[1] * 3,
+        }) -%}
+    {%- endif -%}
     {{ return(plan) }}
+{%- endmacro %}
+
+{#- One row: how many of the model's rows the plan's window or ranges hold, and how many rows the
+    table holds by its statistics. Index range scans: the cost follows the size of the change. -#}
+{% macro rows_inside_sql(plan) -%}
+    select
+        (
+    {%- if plan.mode == 'window' %}
+            select count(*) from {{ this }} where {{ model_window_predicate() }}
+    {%- else %}
+            {%- set split = own_ranges(plan) %}
+            {%- if split.per_station %}
+            select count(*) from {{ this }} as inside
+            inner join {{ own_ranges_values(split) }}
+                on
+                    inside.station_id = changed_ranges.station_id
+                    and inside.{{ split.column }} >= changed_ranges.range_start
+                    and inside.{{ split.column }} < changed_ranges.range_end
+            {%- else %}
+            select 0
+            {%- endif %}
+        ) + (
+            {%- if split.every_station %}
+            select count(*) from {{ this }}
+            where {{ range_condition(split.every_station, split.column, split.column_type) }}
+            {%- else %}
+            select 0
+            {%- endif %}
+    {%- endif %}
+        ),
+        (select cast(greatest(reltuples, 0) as bigint) from pg_class where oid = '{{ this }}'::regclass)
 {%- endmacro %}
 
 {#- The query behind change_plan(): one row, one JSON text column {ranges, absorbs}. -#}
@@ -439,33 +481,67 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Strategy part of a plain build: delete the model's rows inside the plan's ranges (the model's
-    own time column), which the insert then replaces with the recomputed ones. -#}
-{% macro delete_changed_rows(target_relation, plan) -%}
+{#- The plan's ranges split into per-station ranges and ranges of every station, with the bounds
+    as literals of the model's own time column (`date` for a daily model). -#}
+{% macro own_ranges(plan) -%}
     {%- set settings = config.get('meta', {}).get('window', {}) -%}
     {%- set column_type = 'date' if settings.get('grain') == 'day' else 'timestamptz' -%}
-    {%- set per_station = [] -%}
-    {%- set every_station = [] -%}
+    {%- set split = {'column': settings.column, 'column_type': column_type, 'per_station': [], 'every_station': []} -%}
     {%- for range in plan.ranges -%}
-        {%- do (every_station if range[0] is none else per_station).append(range) -%}
+        {%- do (split.every_station if range[0] is none else split.per_station).append(range) -%}
     {%- endfor -%}
-    {%- if per_station %}
-    delete from {{ target_relation }} as target
-    using (
+    {{ return(split) }}
+{%- endmacro %}
+
+{% macro own_ranges_values(split) -%}
+    (
         values
-        {%- for station, start, end in per_station %}
-        ({{ station }}, {{ plan_bound(start or '-infinity', column_type) }}, {{ plan_bound(end or 'infinity', column_type) }}){{ ',' if not loop.last }}
+        {%- for station, start, end in split.per_station %}
+        ({{ station }}, {{ plan_bound(start or '-infinity', split.column_type) }}, {{ plan_bound(end or 'infinity', split.column_type) }}){{ ',' if not loop.last }}
         {%- endfor %}
     ) as changed_ranges (station_id, range_start, range_end)
+{%- endmacro %}
+
+{#- Strategy part of a plain build: delete the model's rows inside the plan's ranges (its own time
+    column), which the insert then replaces with the recomputed ones. -#}
+{% macro delete_changed_rows(target_relation, plan) -%}
+    {%- set split = own_ranges(plan) -%}
+    {%- if split.per_station %}
+    delete from {{ target_relation }} as target
+    using {{ own_ranges_values(split) }}
     where
         target.station_id = changed_ranges.station_id
-        and target.{{ settings.column }} >= changed_ranges.range_start
-        and target.{{ settings.column }} < changed_ranges.range_end;
+        and target.{{ split.column }} >= changed_ranges.range_start
+        and target.{{ split.column }} < changed_ranges.range_end;
     {%- endif %}
-    {%- if every_station %}
+    {%- if split.every_station %}
     delete from {{ target_relation }}
-    where {{ range_condition(every_station, settings.column, column_type) }};
+    where {{ range_condition(split.every_station, split.column, split.column_type) }};
     {%- endif %}
+{%- endmacro %}
+
+{#- SQL condition on the model's own rows (alias `alias`): outside the plan's window or ranges,
+    i.e. the rows a build keeps. -#}
+{% macro kept_rows_condition(plan, alias) -%}
+    {%- if plan.mode == 'window' -%}
+        not ({{ model_window_predicate() }})
+    {%- else -%}
+        {%- set split = own_ranges(plan) -%}
+        {%- if split.per_station %}
+        not exists (
+            select 1 from {{ own_ranges_values(split) }}
+            where
+                changed_ranges.station_id = {{ alias }}.station_id
+                and {{ alias }}.{{ split.column }} >= changed_ranges.range_start
+                and {{ alias }}.{{ split.column }} < changed_ranges.range_end
+        )
+        {%- else %}
+        true
+        {%- endif %}
+        {%- if split.every_station %}
+        and not ({{ range_condition(split.every_station, alias ~ '.' ~ split.column, split.column_type, alias ~ '.station_id') }})
+        {%- endif %}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- pre-hook (in the model's transaction): one writer per model. Taken before the model's SQL

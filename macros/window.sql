@@ -163,21 +163,71 @@
     macros/change_tracking.sql). Window: delete the model's rows inside the window and insert the
     rebuilt ones, so rows that vanished upstream vanish here and nothing outside the window changes.
     Plain: the same over the ranges new changes touched. Both in the materialization's one
-    transaction, after the `writer_lock()` pre-hook. -#}
+    transaction, after the `writer_lock()` pre-hook. When the plan rewrites the table (the rows
+    rebuilt are a large share of it), `postgres__get_create_table_as_sql` has already written the
+    new table; here its indexes are built once and it takes the old table's place. -#}
 {% macro get_incremental_window_replace_sql(arg_dict) -%}
     {%- set plan = recorded_change_plan() -%}
     {%- if plan is none -%}
         {{ exceptions.raise_compiler_error(this.name ~ ": window_replace needs a change plan (call change_plan() in the model)") }}
     {%- endif -%}
+    {%- set target, temp = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
-    {%- if plan.mode == 'window' %}
-    delete from {{ arg_dict['target_relation'] }}
+    {%- if plan.get('rewrite') %}
+    {{ put_rewritten_table_in_place(target) }}
+    {%- else %}
+        {%- if plan.mode == 'window' %}
+    delete from {{ target }}
     where {{ model_window_predicate() }};
-    {%- elif plan.mode == 'plain' %}
-    {{ delete_changed_rows(arg_dict['target_relation'], plan) }}
-    {%- endif %}
-    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
-    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+        {%- elif plan.mode == 'plain' %}
+    {{ delete_changed_rows(target, plan) }}
+        {%- endif %}
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ temp }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The table a rewriting build writes, and the name the old table takes for the swap. -#}
+{% macro rewritten_relation(target, suffix='__rewrite') -%}
+    {{ return(target.incorporate(path={'identifier': target.identifier ~ suffix}, type='table')) }}
+{%- endmacro %}
+
+{#- Where dbt creates the temporary table of an incremental build. For a plan that rewrites the
+    table, it writes the new table instead -- the rows outside the window or ranges and the rebuilt
+    ones -- and creates the temporary relation as an empty view of it (dbt reads its columns only),
+    so the rebuilt rows are written once. Every other build goes to dbt's own macro. -#}
+{% macro postgres__get_create_table_as_sql(temporary, relation, sql) -%}
+    {%- set plan = recorded_change_plan() if temporary and model is mapping and model.get('compiled_code') else none -%}
+    {%- if plan is none or not plan.get('rewrite') -%}
+        {{ return(create_table_as(temporary, relation, sql)) }}
+    {%- endif -%}
+    {%- set rewritten = rewritten_relation(this) -%}
+    {%- set columns = get_quoted_csv(adapter.get_columns_in_relation(this) | map(attribute='name')) -%}
+    {%- do log(this.name ~ ": rebuilding " ~ plan.get('rows_inside') ~ " of about " ~ plan.get('table_rows')
+        ~ " rows: rewriting the table", info=true) -%}
+    {#- one create-table-as: unlike insert ... select, it may read in parallel -#}
+    {{ return(
+        "drop table if exists " ~ rewritten ~ ";\n"
+        ~ "create table " ~ rewritten ~ " as\n"
+        ~ "select " ~ columns ~ " from " ~ this ~ " as kept where " ~ kept_rows_condition(plan, 'kept') ~ "\n"
+        ~ "union all\n"
+        ~ "select " ~ columns ~ " from (\n" ~ sql ~ "\n) as rebuilt;\n"
+        ~ "create temporary view " ~ relation.identifier ~ " as select * from " ~ rewritten ~ " where false"
+    ) }}
+{%- endmacro %}
+
+{#- SQL: build the rewritten table's indexes once and put it in the old table's place (in the
+    materialization's transaction; comments and grants follow from dbt after the strategy). -#}
+{% macro put_rewritten_table_in_place(target) -%}
+    {%- set rewritten = rewritten_relation(target) -%}
+    {%- set retired = rewritten_relation(target, '__retired') -%}
+    {%- for index in config.get('indexes', []) %}
+    {{ get_create_index_sql(rewritten, index) }};
+    {%- endfor %}
+    drop table if exists {{ retired }};
+    alter table {{ target }} rename to {{ retired.identifier }};
+    alter table {{ rewritten }} rename to {{ target.identifier }};
+    drop table {{ retired }} cascade
 {%- endmacro %}
 
 {#- The advisory-lock key that serialises writers of one relation (also used by tests and tools). -#}
@@ -185,18 +235,39 @@
     hashtext('weatherinsight.writer:{{ relation.schema }}.{{ relation.identifier }}')
 {%- endmacro %}
 
-{#- on-run-end: say what a windowed build replaced, and when the window held no data at all. -#}
+{#- on-run-end: say how many rows each windowed model now holds in the window (what the build
+    inserted), and when the window held no data at all. -#}
 {% macro report_window(results) -%}
     {%- if execute and not flags.FULL_REFRESH and window_settings() is not none -%}
         {%- set built = [] -%}
         {%- for result in results if result.node.resource_type == 'model' and result.node.config.materialized == 'incremental' -%}
-            {%- set rows = result.adapter_response.get('rows_affected', 0) if result.adapter_response else 0 -%}
-            {%- do built.append(rows if rows and rows > 0 else 0) -%}
-            {%- do log("window: " ~ result.node.name ~ " inserted " ~ (rows if rows and rows > 0 else 0) ~ " rows (" ~ result.status ~ ")", info=true) -%}
+            {%- set rows = window_rows(result.node) if result.status == 'success' else 0 -%}
+            {%- do built.append(rows) -%}
+            {%- do log("window: " ~ result.node.name ~ " inserted " ~ rows ~ " rows (" ~ result.status ~ ")", info=true) -%}
         {%- endfor -%}
         {%- if built and built | sum == 0 -%}
             {%- do log("window holds no data in the selected models: nothing was built", info=true) -%}
         {%- endif -%}
     {%- endif -%}
     select 1
+{%- endmacro %}
+
+{#- The rows a windowed model holds in the window (widened to its grain); 0 when the products var
+    leaves it out. -#}
+{% macro window_rows(node) -%}
+    {%- set window = window_settings() -%}
+    {%- set settings = (node.config.get('meta') or {}).get('window') or {} -%}
+    {%- set product = (node.config.get('meta') or {}).get('product') -%}
+    {%- if not settings or (window.products is not none and product is not none and product not in window.products) -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {%- set bounds = window_bounds(settings.grain) -%}
+    {%- set column_type = 'date' if settings.grain == 'day' else 'timestamptz' -%}
+    {%- set ranges = [] -%}
+    {%- for station in (window.stations or [none]) -%}
+        {%- do ranges.append([station, bounds[0] ~ ' 00:00:00+00', bounds[1] ~ ' 00:00:00+00']) -%}
+    {%- endfor -%}
+    {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
+    {%- set counted = run_query("select count(*) from " ~ relation ~ " where " ~ range_condition(ranges, settings.column, column_type)) -%}
+    {{ return(counted.columns[0].values()[0] | int) }}
 {%- endmacro %}
