@@ -132,8 +132,8 @@ def test_plan_skips_complete_windows_and_a_removed_quarter_is_reported_and_refil
     assert query(ops.database, "select windows_skipped from ops.backfill_runs order by run_id desc limit 1") == [(2,)]
 
     # someone deletes a published quarter: status and validate see it, the plan lists it, a run refills it
-    query_delete(ops.database, "delete from marts.fct_hourly_precipitation where observed_at < '2021-04-01'"
-                               " and observed_at >= '2021-01-01'")  # fmt: skip
+    query_delete(ops.database, "delete from marts.fct_hourly_precipitation where observed_at < '2021-04-01 00:00+00'"
+                               " and observed_at >= '2021-01-01 00:00+00'")  # fmt: skip
     status = ops.cli("status", "--products", PRODUCT, "--start", "2021-01-01", "--end", "2021-07-01",
                      "--html", str(ops.tmp / "coverage.html"))  # fmt: skip
     assert status.returncode == 0, status.stderr
@@ -199,7 +199,9 @@ def test_killed_run_resumes_and_ends_identical_to_a_full_rebuild(ops: Ops) -> No
 
     # the resumed marts equal a from-scratch rebuild of the same rows
     in_year = {
-        "marts.fct_hourly_precipitation": "observed_at >= '2021-01-01' and observed_at < '2022-01-01'",
+        "marts.fct_hourly_precipitation": (
+            "observed_at >= '2021-01-01 00:00+00' and observed_at < '2022-01-01 00:00+00'"
+        ),
         "marts.fct_daily_weather": "observed_date >= '2021-01-01' and observed_date < '2022-01-01'",
         "marts.quarterly_precipitation_features": "year = 2021",
     }

@@ -75,24 +75,28 @@ def test_dry_run_lists_files_and_writes_nothing(mirror, database, tmp_path) -> N
 
 
 def test_pipeline_is_inspectable_with_dlt(mirror, database, tmp_path) -> None:
+    import shlex
     import subprocess
 
-    from conftest import VENV_BIN
+    from conftest import VENV_BIN, query
 
     pipelines = str(tmp_path / "pipelines")
     env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=pipelines)
     load = run_cli("load", "dwd", "--base-url", mirror.base_url, "--products", "wind", "--stations", "1975", env=env)
-    name = f"dwd_hourly__{database.database}"  # one pipeline per warehouse database
-    assert f"dlt pipeline {name} info" in load.stdout
+    # one pipeline per warehouse, named after the warehouse's own id
+    (warehouse,) = query(database, "select replace(warehouse_id::text, '-', '') from ops.warehouse")[0]
+    name = f"dwd_hourly_{warehouse[:8]}"
+    command = f"dlt pipeline --pipelines-dir {pipelines} {name} info"
+    assert f"inspect the pipeline with: {command}" in load.stdout
     info = subprocess.run(
-        [str(VENV_BIN / "dlt"), "pipeline", "--pipelines-dir", pipelines, name, "info"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [str(VENV_BIN / "dlt"), *shlex.split(command)[1:]], env=env, capture_output=True, text=True, timeout=120
     )
     assert info.returncode == 0, info.stderr
     assert "dataset_name: raw_dwd" in info.stdout
+    # the same through weatherinsight, which finds the working folder and the name itself
+    wrapped = run_cli("pipeline", "info", env=env)
+    assert wrapped.returncode == 0, wrapped.stderr
+    assert f"pipeline_name: {name}" in wrapped.stdout
 
 
 def test_db_env_prints_exports_for_the_configured_server(database) -> None:

@@ -50,7 +50,7 @@ def test_full_demo_builds_and_a_rebuild_changes_nothing(mirror, database, tmp_pa
     assert query(
         database,
         "select count(*) from marts.fct_hourly_wind where station_id = 2115 and release = 'recent' "
-        "and observed_at < '2024-01-01' and quality_level = 10 and delivery_count = 2",
+        "and observed_at < '2024-01-01 00:00+00' and quality_level = 10 and delivery_count = 2",
     ) == [(1382,)]
     assert query(database, "select station_name from marts.dim_station where station_id = 1975 and is_current") == [
         ("Hamburg-Fuhlsbüttel",)
@@ -119,7 +119,7 @@ def test_overlapping_deliveries_give_the_same_marts_in_either_order(mirror, serv
                 second,
                 "select count(*) from marts.fct_hourly_wind where delivery_count = 2 "
                 "and quality_level = 3 and source_file like '%FF_01975%' "
-                "and observed_at between '2021-06-01' and '2021-07-01'",
+                "and observed_at between '2021-06-01 00:00+00' and '2021-07-01 00:00+00'",
             )[0][0]
             > 0
         )
@@ -158,7 +158,7 @@ def test_a_whole_station_history_loaded_into_a_built_warehouse_equals_a_full_ref
     assert query(
         database,
         "select count(*) from marts.fct_hourly_wind where station_id = 2115 and delivery_count = 2"
-        " and observed_at >= '2023-01-01'",
+        " and observed_at >= '2023-01-01 00:00+00'",
     ) == [(3585,)]
 
     dbt_ok(database, tmp_path, "build", "--full-refresh", env={"PGTZ": "UTC", "PGOPTIONS": PARALLEL_PLANS})

@@ -45,7 +45,8 @@ def test_load_keeps_delivery_metadata(mirror, database, pipelines_dir) -> None:
     assert raw_count(database, "wind") == 13200
     row = query(
         database,
-        "select release, source_file, file_size, file_created_at::date, _dlt_load_id from raw_dwd.wind limit 1",
+        "select release, source_file, file_size, (file_created_at at time zone 'UTC')::date, _dlt_load_id"
+        " from raw_dwd.wind limit 1",
     )[0]
     assert row[0] == "recent"
     assert row[1] == "wind/recent/stundenwerte_FF_01975_akt.zip"
@@ -75,7 +76,8 @@ def test_state_survives_a_lost_working_folder(mirror, database, tmp_path) -> Non
 
 def test_window_loads_only_its_hours_and_widening_fetches_the_rest(mirror, database, pipelines_dir) -> None:
     load(mirror, database, pipelines_dir, start=date(2021, 1, 1), end=date(2021, 2, 1))
-    assert query(database, "select count(*), min(observed_at)::date, max(observed_at)::date from raw_dwd.wind") == [
+    utc_days = "(min(observed_at) at time zone 'UTC')::date, (max(observed_at) at time zone 'UTC')::date"
+    assert query(database, f"select count(*), {utc_days} from raw_dwd.wind") == [
         (744, date(2021, 1, 1), date(2021, 1, 31))
     ]
     wider = load(mirror, database, pipelines_dir, start=date(2020, 12, 1), end=date(2021, 3, 1))
@@ -99,7 +101,9 @@ def test_republished_file_is_loaded_again_and_both_deliveries_kept(mirror, datab
     mirror.replace(relative, current)
     second = load(mirror, database, pipelines_dir)
     assert [task.path for task in second.plan.tasks] == [relative]
-    assert query(database, "select file_created_at::date, count(*) from raw_dwd.wind group by 1 order by 1") == [
+    assert query(
+        database, "select (file_created_at at time zone 'UTC')::date, count(*) from raw_dwd.wind group by 1 order by 1"
+    ) == [
         (date(2021, 8, 27), 13200),
         (date(2021, 9, 19), 13200),
     ]

@@ -68,7 +68,7 @@ def warehouse(mirror, database, tmp_path) -> Warehouse:
 def test_window_replaces_only_its_rows_and_drops_rows_gone_upstream(warehouse: Warehouse) -> None:
     warehouse.load(NEWER)
     warehouse.build()
-    inside = "{column} >= '2021-01-01' and {column} < '2021-04-01'"
+    inside = "{column} >= '2021-01-01 00:00+00' and {column} < '2021-04-01 00:00+00'"
     outside_before = warehouse.checksums(where=inside)
     # a row vanishes upstream inside the window
     conn = db.connect(warehouse.database)
@@ -91,10 +91,10 @@ def test_window_replaces_only_its_rows_and_drops_rows_gone_upstream(warehouse: W
 def test_quarterly_window_is_widened_and_logged(warehouse: Warehouse) -> None:
     warehouse.load(NEWER)
     warehouse.build()
-    before = warehouse.checksums(where="{column} >= '2021-01-01' and {column} < '2021-04-01'")
+    before = warehouse.checksums(where="{column} >= '2021-01-01 00:00+00' and {column} < '2021-04-01 00:00+00'")
     output = warehouse.window("2021-02-10", "2021-02-20")
     assert "quarterly_wind_features: window widened to whole quarters [2021-01-01, 2021-04-01)" in output
-    assert warehouse.checksums(where="{column} >= '2021-01-01' and {column} < '2021-04-01'") == before
+    assert warehouse.checksums(where="{column} >= '2021-01-01 00:00+00' and {column} < '2021-04-01 00:00+00'") == before
 
 
 def test_same_window_twice_gives_identical_tables(warehouse: Warehouse) -> None:

@@ -117,12 +117,15 @@ def forget_audit_changes(cursor, audit_schema: str) -> None:
 
 
 def forget_processed(cursor, invocation_ids: Sequence[str], published_schema: str) -> None:
-    """A restore put back the rows some builds replaced: what those builds processed is unprocessed
-    again (a plain build, or the plan, sees the inputs as newer than the restored rows)."""
+    """A restore put back the rows some builds replaced: the raw deliveries those builds processed
+    are unprocessed again (a plain build, or the plan, sees raw as newer than the restored rows).
+    What they processed of upstream models stays processed: the restore put back the upstream
+    model's rows too, so those changes are undone, not pending."""
     ids = [invocation_id for invocation_id in invocation_ids if invocation_id]
     if not ids or not tracking_exists(cursor):
         return
     cursor.execute(
-        "delete from ops.processed_changes where invocation_id = any(%s) and starts_with(consumer, %s)",
-        (ids, f"{published_schema}."),
+        "delete from ops.processed_changes where invocation_id = any(%s) and starts_with(consumer, %s)"
+        " and not starts_with(input, %s)",
+        (ids, f"{published_schema}.", f"{published_schema}."),
     )
