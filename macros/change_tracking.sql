@@ -552,12 +552,16 @@
 {%- endmacro %}
 
 {#- post-hook (in the model's transaction): record what this build changed and which input
-    changes it processed, as its compiled plan says. -#}
+    changes it processed, as its compiled plan says; refresh the table's statistics when the build
+    changed rows (so the next build plans index scans), and not when it had nothing to do. -#}
 {% macro record_changes() -%}
     {%- set plan = recorded_change_plan() -%}
     {%- if plan is none or plan.mode in ('parse', 'skip') -%}
         select 1
     {%- else -%}
+        {%- if plan.mode != 'plain' or plan.ranges %}
+    analyze {{ this }};
+        {%- endif %}
         {%- set relation = change_tracking_name(this) -%}
         {%- set changed = [[none, none, none]] if plan.mode == 'full' else plan.ranges -%}
         {%- if changed %}
