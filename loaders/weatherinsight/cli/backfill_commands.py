@@ -1,4 +1,4 @@
-"""``weatherinsight backfill``: plan, run, resume and restore window backfills (ops/backfill.py)."""
+"""``weatherinsight backfill``: plan, run, resume and restore window backfills (weatherinsight.ops)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from rich.table import Table
 
 from weatherinsight import db
 from weatherinsight.cli.common import ISO_DATE, base_url_option, console, report, user_errors
-from weatherinsight.dwd.listing import SourceUnreachable
-from weatherinsight.dwd.settings import DEFAULT_BASE_URL
-from weatherinsight.ops import backfill
-from weatherinsight.ops.backfill import MAX_PARALLEL, BackfillFailed, BackfillRequestError, Request, WindowBusy
+from weatherinsight.dwd.service import SourceUnreachable, configured_base_url
+from weatherinsight.ops.errors import BackfillFailed
 from weatherinsight.ops.ledger import Ledger
+from weatherinsight.ops.locks import WindowBusy
+from weatherinsight.ops.plan import BackfillPlan, make_plan
+from weatherinsight.ops.request import MAX_PARALLEL, BackfillRequestError, Request
+from weatherinsight.ops.restore import restore, resume_request
+from weatherinsight.ops.run import BackfillProgress, BatchOutcome, RunSummary, run_backfill
 from weatherinsight.ops.windows import GRAINS
 
 
@@ -61,7 +64,7 @@ def backfill_group() -> None:
     """
 
 
-def _print_plan(plan: backfill.Plan) -> None:
+def _print_plan(plan: BackfillPlan) -> None:
     table = Table(title=f"backfill plan: {len(plan.windows)} windows × {len(plan.request.products)} products")
     for column, justify in (
         ("window", "left"),
@@ -71,7 +74,7 @@ def _print_plan(plan: backfill.Plan) -> None:
         ("built hours", "right"),
         ("action", "left"),
     ):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, overflow="fold")
     for entry in plan.entries:
         action = "build" if entry.action == "build" else f"skip ({entry.reason})"
         if entry.action == "build" and entry.reason != entry.state:
@@ -100,15 +103,17 @@ def plan_command(start: date, end: date, products: str, stations: str, by: str, 
     complete, partial (a layer lacks keys of its input: raw hours unbuilt, a mart quarter deleted),
     missing, stale (a layer has not processed changes of its input, or holds rows its input lost),
     failed (last attempt failed its tests), empty (source has no data).
+
+    Example: weatherinsight backfill plan --start 2020-01-01 --end 2021-01-01 --products wind
     """
     request = Request.make(start, end, products, stations, by, force=force)
     connection = db.resolve(start=True)
     with Ledger(connection) as ledger:
         ledger.ensure()
-        _print_plan(backfill.make_plan(connection, request, ledger))
+        _print_plan(make_plan(connection, request, ledger))
 
 
-class BarProgress(backfill.Progress):
+class BackfillProgressBar(BackfillProgress):
     def __init__(self) -> None:
         columns = (
             SpinnerColumn(),
@@ -127,13 +132,13 @@ class BarProgress(backfill.Progress):
         self.bar.start()
         self.task = self.bar.add_task("loading raw with dlt", total=None, rows="0", failed=0)
 
-    def started(self, plan: backfill.Plan) -> None:
+    def started(self, plan: BackfillPlan) -> None:
         if self.task is None:
             self.bar.start()
             self.task = self.bar.add_task("", total=None, rows="0", failed=0)
         self.bar.update(self.task, description="building windows", total=len(plan.batches()), completed=0)
 
-    def batch_done(self, outcome: backfill.BatchOutcome) -> None:
+    def batch_done(self, outcome: BatchOutcome) -> None:
         self.rows += outcome.rows_built
         self.failed += 0 if outcome.ok else 1
         self.bar.update(self.task, advance=1, rows=f"{self.rows:,}", failed=self.failed)
@@ -147,7 +152,7 @@ class BarProgress(backfill.Progress):
         self.bar.stop()
 
 
-def _print_summary(summary: backfill.RunSummary) -> None:
+def _print_summary(summary: RunSummary) -> None:
     table = Table(title=f"backfill run {summary.run_id}")
     table.add_column("windows ok", justify="right")
     table.add_column("failed", justify="right")
@@ -175,10 +180,10 @@ def _print_summary(summary: backfill.RunSummary) -> None:
 def _execute(request: Request) -> None:
     connection = db.resolve(start=True)
     if request.load and not request.base_url:
-        request.base_url = DEFAULT_BASE_URL
-    progress = BarProgress()
+        request.base_url = configured_base_url()
+    progress = BackfillProgressBar()
     try:
-        summary = backfill.run_backfill(connection, request, progress)
+        summary = run_backfill(connection, request, progress)
     finally:
         progress.stop()
     _print_summary(summary)
@@ -221,6 +226,8 @@ def run_command(
     """Load raw for the range, then build, test and publish each window that is not complete.
 
     Ctrl-C or a kill leaves the ledger consistent; rerun the same command to resume.
+
+    Example: weatherinsight backfill run --start 2021-01-01 --end 2021-04-01 --products wind --stations 1975
     """
     request = Request.make(
         start,
@@ -239,14 +246,14 @@ def run_command(
         connection = db.resolve(start=True)
         with Ledger(connection) as ledger:
             ledger.ensure()
-            _print_plan(backfill.make_plan(connection, request, ledger))
+            _print_plan(make_plan(connection, request, ledger))
         return
     _execute(request)
 
 
 @backfill_group.command("resume")
 @click.argument("run_id", type=int, required=False)
-@click.option("--base-url", envvar="WEATHERINSIGHT_DWD_BASE_URL", help="Override the run's base URL.")
+@click.option("--base-url", help="Override the run's base URL (DWD's server or a mirror).")
 @request_errors
 @user_errors(BackfillFailed, WindowBusy, SourceUnreachable)
 def resume_command(run_id: int | None, base_url: str | None) -> None:
@@ -255,7 +262,7 @@ def resume_command(run_id: int | None, base_url: str | None) -> None:
     Example: weatherinsight backfill resume 12
     """
     connection = db.resolve(start=True)
-    found = backfill.resume_request(connection, run_id)
+    found = resume_request(connection, run_id)
     if found is None:
         click.echo("nothing to resume: the latest backfill run did not fail")
         return
@@ -272,8 +279,11 @@ def resume_command(run_id: int | None, base_url: str | None) -> None:
 @request_errors
 @user_errors(BackfillFailed, WindowBusy)
 def restore_command(run_id: int, force: bool) -> None:
-    """Put back the published rows a run replaced, and record it in the ledger."""
-    result = backfill.restore(db.resolve(start=True), run_id, force=force)
+    """Put back the published rows a run replaced, and record it in the ledger.
+
+    Example: weatherinsight backfill restore 4   (run ids: weatherinsight backfill runs)
+    """
+    result = restore(db.resolve(start=True), run_id, force=force)
     click.echo(
         f"restored run {result.run_id}: {result.windows} windows, {result.rows_removed:,} rows removed, "
         f"{result.rows_restored:,} rows put back (ledger: restore run {result.restore_run_id})"
@@ -284,15 +294,18 @@ def restore_command(run_id: int, force: bool) -> None:
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
 @user_errors()
 def runs_command(limit: int) -> None:
-    """List recent runs from the ledger."""
+    """List recent runs from the ledger: arguments, status, windows, rows, duration and error.
+
+    Example: weatherinsight backfill runs --limit 5
+    """
     connection = db.resolve(start=True)
     with Ledger(connection) as ledger:
         ledger.ensure()
         ledger.reap()
-        rows = ledger.dicts("select * from ops.backfill_runs order by run_id desc limit %s", (limit,))
+        rows = ledger.recent_runs(limit)
     table = Table(title="backfill runs")
     for column in ("run", "command", "status", "started", "seconds", "windows ok/failed/skipped", "rows", "error"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         seconds = (row["finished_at"] - row["started_at"]).total_seconds() if row["finished_at"] else None
         arguments = row["arguments"]
@@ -301,12 +314,12 @@ def runs_command(limit: int) -> None:
             label = f"run {arguments['start']}..{arguments['end']} {','.join(arguments['products'])}"
         table.add_row(
             str(row["run_id"]),
-            label[:60],
+            label,
             row["status"],
             row["started_at"].isoformat(timespec="seconds"),
             f"{seconds:.1f}" if seconds is not None else "",
             f"{row['windows_succeeded'] or 0}/{row['windows_failed'] or 0}/{row['windows_skipped'] or 0}",
             f"{row['rows_built'] or 0:,}",
-            (row["error"] or "")[:60],
+            row["error"] or "",
         )
     console.print(table)

@@ -13,11 +13,11 @@ from weatherinsight import db
 from weatherinsight.cli.backfill_commands import request_errors
 from weatherinsight.cli.common import ISO_DATE, report, user_errors
 from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
-from weatherinsight.ops import report as reports
-from weatherinsight.ops.backfill import BackfillRequestError
+from weatherinsight.ops import doctor, status, validate
+from weatherinsight.ops.request import BackfillRequestError
 
 
-def _scope(products: str, start: date | None, end: date | None, connection: db.Connection):
+def _scope(products: str, start: date | None, end: date | None, connection: db.ConnectionSettings):
     try:
         names = [product.name for product in parse_products(products)]
     except LoadRequestError as error:
@@ -25,7 +25,7 @@ def _scope(products: str, start: date | None, end: date | None, connection: db.C
     if start is not None and end is not None and end <= start:
         raise BackfillRequestError(f"--end {end} is not after --start {start}")
     if start is None or end is None:
-        found = reports.data_range(connection, names)
+        found = status.data_range(connection, names)
         if found is None:
             raise click.ClickException("no data loaded yet for these products (run: weatherinsight backfill run …)")
         start = start or found[0]
@@ -33,7 +33,7 @@ def _scope(products: str, start: date | None, end: date | None, connection: db.C
     return names, start, end
 
 
-def _print_matrix(result: reports.Coverage) -> None:
+def _print_matrix(result: status.Coverage) -> None:
     """Years down, products across; one glyph per quarter."""
     keys = list(dict.fromkeys((cell.product, cell.station) for cell in result.cells))
     table = Table(title=f"coverage {result.start} – {result.end} (one glyph per quarter, Q1..Q4)")
@@ -48,17 +48,17 @@ def _print_matrix(result: reports.Coverage) -> None:
         row = [str(year)]
         for key in keys:
             states = by_key[key]
-            row.append("".join(reports.GLYPHS[states.get((year, q), "none")] for q in range(4)))
+            row.append("".join(status.GLYPHS[states.get((year, q), "none")] for q in range(4)))
         table.add_row(*row)
     report.print(table)
-    report.print("  ".join(f"{glyph or ' '} {state}" for state, glyph in reports.GLYPHS.items() if state != "none"))
+    report.print("  ".join(f"{glyph or ' '} {state}" for state, glyph in status.GLYPHS.items() if state != "none"))
     totals = Table(title="quarters per state")
     totals.add_column("product")
-    for state in reports.STATES[:-1]:
+    for state in status.STATES[:-1]:
         totals.add_column(state, justify="right")
     for product in result.products:
         counts = result.counts(product)
-        totals.add_row(product, *(str(counts[state]) for state in reports.STATES[:-1]))
+        totals.add_row(product, *(str(counts[state]) for state in status.STATES[:-1]))
     report.print(totals)
     problems = result.problems()
     if problems:
@@ -68,7 +68,7 @@ def _print_matrix(result: reports.Coverage) -> None:
         for cell in problems[:40]:
             listing.add_row(
                 cell.product,
-                reports.quarter_label(cell.quarter),
+                status.quarter_label(cell.quarter),
                 str(cell.station or "all"),
                 cell.state,
                 f"{cell.raw_hours:,}",
@@ -90,17 +90,23 @@ def _print_matrix(result: reports.Coverage) -> None:
 def status_command(
     start: date | None, end: date | None, products: str, stations: str, by_station: bool, html_path: Path | None
 ) -> None:
-    """Coverage matrix product × quarter: complete, partial, missing, stale, failed — with row counts."""
+    """Coverage matrix product × quarter: complete, partial, missing, stale, failed — with row counts.
+
+    Every published layer counts (hourly fact, daily fact, quarterly mart); a quarter the delivered
+    files cover without a row is a gap at the source (empty).
+
+    Example: weatherinsight status --start 2018-01-01 --end 2021-04-01 --html coverage.html
+    """
     connection = db.resolve(start=True)
     try:
         chosen_stations = sorted(parse_stations(stations) or []) or None
     except LoadRequestError as error:
         raise BackfillRequestError(str(error)) from None
     names, start, end = _scope(products, start, end, connection)
-    result = reports.coverage(connection, names, start, end, chosen_stations, by_station=by_station)
+    result = status.coverage(connection, names, start, end, chosen_stations, by_station=by_station)
     _print_matrix(result)
     if html_path:
-        html_path.write_text(reports.coverage_html(result), encoding="utf-8")
+        html_path.write_text(status.coverage_html(result), encoding="utf-8")
         report.print(f"wrote {html_path}")
 
 
@@ -111,14 +117,19 @@ def status_command(
 @request_errors
 @user_errors()
 def validate_command(start: date | None, end: date | None, products: str) -> None:
-    """Check the published marts without reprocessing anything; exit code 1 when something is wrong.
+    """Check the warehouse against what was delivered, without reprocessing anything.
 
     Row counts, completeness against each station's expected hours, duplicate keys, stations
-    missing from dim_station, quarters missing / partial / stale / failed, data-test results.
+    missing from dim_station, every published layer's quarters (missing / partial / stale / failed),
+    the latest data-test results. Exit code 1 for a problem in the warehouse (something to rebuild
+    or fix); gaps at the source (quarters the delivered files cover without a row) are listed and
+    counted, but exit 0: no build can fill them.
+
+    Example: weatherinsight validate --start 2020-01-01 --end 2021-01-01 --products wind
     """
     connection = db.resolve(start=True)
     names, start, end = _scope(products, start, end, connection)
-    result = reports.validate(connection, names, start, end)
+    result = validate.validate(connection, names, start, end)
     table = Table(title=f"validate {start} – {end}")
     for column in (
         "product",
@@ -149,18 +160,25 @@ def validate_command(start: date | None, end: date | None, products: str) -> Non
     report.print(table)
     for warning in result.warnings:
         report.print(f"warning: {warning}")
+    for gap in result.source_gaps[:50]:
+        report.print(f"gap at the source: {gap} (the delivered files hold no rows there)")
     for error in result.errors[:50]:
         report.print(f"problem: {error}")
+    gaps = f"; {len(result.source_gaps)} quarter(s) with gaps at the source" if result.source_gaps else ""
     if result.errors:
-        raise click.ClickException(f"{len(result.errors)} problem(s) found (listed above)")
-    report.print("valid: no problems found")
+        raise click.ClickException(f"{len(result.errors)} problem(s) in the warehouse (listed above){gaps}")
+    report.print(f"valid: no problems in the warehouse{gaps}")
 
 
 @click.command("doctor")
 @user_errors()
 def doctor_command() -> None:
-    """Check the set-up: database, versions, disk space, pending dlt packages, stale runs and locks."""
-    findings = reports.doctor(lambda: db.resolve(start=True), os.environ.get("WEATHERINSIGHT_PIPELINES_DIR"))
+    """Check the set-up: database, versions, disk space, pending dlt packages, whether this checkout's
+    loader state is the warehouse's, stale runs and locks.
+
+    Example: weatherinsight doctor
+    """
+    findings = doctor.doctor(lambda: db.resolve(start=True), os.environ.get("WEATHERINSIGHT_PIPELINES_DIR"))
     table = Table(title="weatherinsight doctor")
     for column in ("check", "result", "detail"):
         table.add_column(column)

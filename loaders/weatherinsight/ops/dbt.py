@@ -79,7 +79,7 @@ def dbt_executable() -> str:
 
 
 def run_dbt(
-    connection: db.Connection, arguments: list[str], target_path: Path, variables: dict | None = None
+    connection: db.ConnectionSettings, arguments: list[str], target_path: Path, variables: dict | None = None
 ) -> DbtResult:
     """Run ``dbt <arguments>`` in the project against ``connection``; never raises on dbt failures."""
     target_path.mkdir(parents=True, exist_ok=True)

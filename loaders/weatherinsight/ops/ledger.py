@@ -128,7 +128,7 @@ class Attempt:
 class Ledger:
     """Reads and writes the ledger over one autocommit connection (held for a run's lifetime)."""
 
-    def __init__(self, connection: db.Connection) -> None:
+    def __init__(self, connection: db.ConnectionSettings) -> None:
         self.connection = connection
         self.conn = db.connect(connection)
         self.conn.autocommit = True
@@ -154,26 +154,26 @@ class Ledger:
                 cursor.execute("select pg_advisory_unlock(hashtext('weatherinsight.ledger-ddl'))")
 
     def exists(self) -> bool:
-        return bool(self.one("select to_regclass('ops.backfill_runs') is not null")[0])
+        return bool(self._one("select to_regclass('ops.backfill_runs') is not null")[0])
 
     # ---- queries ------------------------------------------------------------------------------
 
-    def one(self, query: str | sql.Composable, params: Sequence[Any] = ()) -> tuple:
+    def _one(self, query: str | sql.Composable, params: Sequence[Any] = ()) -> tuple:
         with self.conn.cursor() as cursor:
             cursor.execute(query, params or None)
             return cursor.fetchone()
 
-    def all(self, query: str | sql.Composable, params: Sequence[Any] = ()) -> list[tuple]:
+    def _all(self, query: str | sql.Composable, params: Sequence[Any] = ()) -> list[tuple]:
         with self.conn.cursor() as cursor:
             cursor.execute(query, params or None)
             return cursor.fetchall()
 
-    def dicts(self, query: str | sql.Composable, params: Sequence[Any] = ()) -> list[dict]:
+    def _dicts(self, query: str | sql.Composable, params: Sequence[Any] = ()) -> list[dict]:
         with self.conn.cursor(cursor_factory=RealDictCursor) as cursor:
             cursor.execute(query, params or None)
             return [dict(row) for row in cursor.fetchall()]
 
-    def execute(self, query: str | sql.Composable, params: Sequence[Any] = ()) -> None:
+    def _execute(self, query: str | sql.Composable, params: Sequence[Any] = ()) -> None:
         with self.conn.cursor() as cursor:
             cursor.execute(query, params or None)
 
@@ -181,12 +181,12 @@ class Ledger:
 
     def start_run(self, command: str, arguments: dict) -> int:
         """A new run row, with this session holding the run's lock until it closes."""
-        (run_id,) = self.one(
+        (run_id,) = self._one(
             "insert into ops.backfill_runs (command, arguments, status, host, pid) "
             "values (%s, %s, 'running', %s, %s) returning run_id",
             (command, Json(arguments), socket.gethostname(), os.getpid()),
         )
-        self.execute(sql.SQL("select pg_advisory_lock({})").format(run_lock_key(run_id)))
+        self._execute(sql.SQL("select pg_advisory_lock({})").format(run_lock_key(run_id)))
         return run_id
 
     def finish_run(self, run_id: int, status: str, error: str | None = None, **figures: Any) -> None:
@@ -195,22 +195,104 @@ class Ledger:
         for name, value in figures.items():
             assignments.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
             params.append(value)
-        self.execute(
+        self._execute(
             sql.SQL("update ops.backfill_runs set {} where run_id = %s").format(sql.SQL(", ").join(assignments)),
             (*params, run_id),
         )
-        self.execute(sql.SQL("select pg_advisory_unlock({})").format(run_lock_key(run_id)))
+        self._execute(sql.SQL("select pg_advisory_unlock({})").format(run_lock_key(run_id)))
 
     def run(self, run_id: int) -> dict | None:
-        rows = self.dicts("select * from ops.backfill_runs where run_id = %s", (run_id,))
+        rows = self._dicts("select * from ops.backfill_runs where run_id = %s", (run_id,))
         return rows[0] if rows else None
 
     def latest_unfinished_run(self) -> dict | None:
         """The latest backfill run, if it failed or was interrupted (a later success supersedes it)."""
-        rows = self.dicts("select * from ops.backfill_runs where command = 'run' order by run_id desc limit 1")
+        rows = self._dicts("select * from ops.backfill_runs where command = 'run' order by run_id desc limit 1")
         return rows[0] if rows and rows[0]["status"] in ("failed", "running") else None
 
+    def fail_run(self, run_id: int, message: str) -> None:
+        """The run stopped (an error, Ctrl-C): its unfinished windows and the run are failed."""
+        self._execute(
+            "update ops.backfill_windows set status = 'failed', error = %s, finished_at = now()"
+            " where run_id = %s and status in ('planned', 'running')",
+            (message, run_id),
+        )
+        self.finish_run(run_id, "failed", error=message)
+
+    def set_run_plan(self, run_id: int, windows_total: int, estimated_seconds: float) -> None:
+        self._execute(
+            "update ops.backfill_runs set windows_total = %s, estimated_seconds = %s where run_id = %s",
+            (windows_total, round(estimated_seconds, 1), run_id),
+        )
+
+    def recent_runs(self, limit: int) -> list[dict]:
+        return self._dicts("select * from ops.backfill_runs order by run_id desc limit %s", (limit,))
+
+    def running_run_ids(self) -> set[int]:
+        return {row[0] for row in self._all("select run_id from ops.backfill_runs where status = 'running'")}
+
+    def mark_rolled_back(self, cursor, run_id: int, restore_id: int) -> None:
+        """In a restore's transaction: the run and its published windows are rolled back."""
+        cursor.execute(
+            "update ops.backfill_windows set status = 'rolled back', error = %s"
+            " where run_id = %s and layer = 'marts' and status = 'succeeded'",
+            (f"restored by run {restore_id}", run_id),
+        )
+        cursor.execute(
+            "update ops.backfill_runs set status = 'rolled back', error = %s where run_id = %s",
+            (f"restored by run {restore_id}", run_id),
+        )
+
     # ---- windows ------------------------------------------------------------------------------
+
+    def recent_window_seconds(self, limit: int = 50) -> list[float]:
+        """Wall time of the latest succeeded window builds (one dbt build each), newest first."""
+        rows = self._all(
+            "select max(seconds) from ops.backfill_windows where layer = 'marts' and status = 'succeeded'"
+            " and seconds is not null group by run_id, batch order by max(window_id) desc limit %s",
+            (limit,),
+        )
+        return [float(row[0]) for row in rows]
+
+    def published_windows(self, run_id: int) -> list[dict]:
+        """The run's succeeded marts windows, latest first (the order a restore undoes them in)."""
+        return self._dicts(
+            "select * from ops.backfill_windows where run_id = %s and layer = 'marts' and status = 'succeeded'"
+            " order by batch desc, window_id desc",
+            (run_id,),
+        )
+
+    def later_overlapping_runs(self, run_id: int) -> list[int]:
+        """Runs after ``run_id`` that published windows overlapping its published ones."""
+        rows = self._all(
+            "select distinct later.run_id from ops.backfill_windows as later join ops.backfill_windows as mine"
+            " on later.window_start < mine.window_end and mine.window_start < later.window_end"
+            " where mine.run_id = %s and mine.status = 'succeeded' and mine.layer = 'marts'"
+            " and later.run_id > %s and later.layer = 'marts' and later.status = 'succeeded' order by 1",
+            (run_id, run_id),
+        )
+        return [row[0] for row in rows]
+
+    def latest_failed_tests(self, product: str, start: date, end: date) -> list[str]:
+        """Data tests whose latest result in a window meeting [start, end) of ``product`` failed."""
+        if not self.exists():
+            return []
+        rows = self._all(
+            "select test_name from (select distinct on (test_name, window_start, window_end) test_name,"
+            " status from ops.data_quality_results where %s = any(products) and window_start < %s"
+            " and window_end > %s order by test_name, window_start, window_end, result_id desc) as latest"
+            " where status in ('fail', 'error') order by 1",
+            (product, end, start),
+        )
+        return sorted({row[0] for row in rows})
+
+    def backup_tables(self) -> tuple[int, int]:
+        """How many tables ``ops_backup`` holds and their size in bytes."""
+        return self._one(
+            "select count(*), coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class as c"
+            " join pg_namespace as n on n.oid = c.relnamespace where n.nspname = %s and c.relkind = 'r'",
+            (BACKUP_SCHEMA,),
+        )
 
     def add_window(
         self,
@@ -223,7 +305,7 @@ class Ledger:
         end: date,
         status: str = "planned",
     ) -> int:
-        (window_id,) = self.one(
+        (window_id,) = self._one(
             "insert into ops.backfill_windows (run_id, batch, product, stations, layer, window_start, window_end, "
             "status) values (%s, %s, %s, %s, %s, %s, %s, %s) returning window_id",
             (run_id, batch, product, list(stations) if stations else None, layer, start, end, status),
@@ -246,13 +328,13 @@ class Ledger:
         if cursor is not None:
             cursor.execute(statement, (*params, list(window_ids)))
         else:
-            self.execute(statement, (*params, list(window_ids)))
+            self._execute(statement, (*params, list(window_ids)))
 
     def latest_attempts(self, products: Sequence[str]) -> dict[tuple[str, date, date, tuple], Attempt]:
         """Latest marts-layer attempt per (product, window start, window end, stations)."""
         if not self.exists():
             return {}
-        rows = self.all(
+        rows = self._all(
             "select distinct on (product, window_start, window_end, coalesce(stations, '{}'))"
             " product, window_start, window_end, stations, run_id, status, error, rows_built"
             " from ops.backfill_windows where layer = 'marts' and product = any(%s) and status <> 'planned'"
@@ -300,10 +382,10 @@ class Ledger:
     def dead_runs(self) -> list[int]:
         """Runs marked running whose process is gone (their run lock is free)."""
         dead = []
-        for (run_id,) in self.all("select run_id from ops.backfill_runs where status = 'running' order by run_id"):
-            (free,) = self.one(sql.SQL("select pg_try_advisory_lock({})").format(run_lock_key(run_id)))
+        for (run_id,) in self._all("select run_id from ops.backfill_runs where status = 'running' order by run_id"):
+            (free,) = self._one(sql.SQL("select pg_try_advisory_lock({})").format(run_lock_key(run_id)))
             if free:
-                self.execute(sql.SQL("select pg_advisory_unlock({})").format(run_lock_key(run_id)))
+                self._execute(sql.SQL("select pg_advisory_unlock({})").format(run_lock_key(run_id)))
                 dead.append(run_id)
         return dead
 
@@ -314,17 +396,17 @@ class Ledger:
         dead = self.dead_runs()
         for run_id in dead:
             message = f"{INTERRUPTED}: run {run_id} stopped before this window finished"
-            self.execute(
+            self._execute(
                 "update ops.backfill_windows set status = 'failed', error = %s, finished_at = now() "
                 "where run_id = %s and status in ('running', 'planned')",
                 (message, run_id),
             )
-            self.execute(
+            self._execute(
                 "update ops.backfill_runs set status = 'failed', finished_at = now(), error = %s where run_id = %s",
                 (f"{INTERRUPTED}: the process stopped (killed or crashed); rerun the same command to resume", run_id),
             )
             for schema in self.audit_schemas(run_id):
-                self.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+                self._execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
                 with self.conn.cursor() as cursor:
                     forget_audit_changes(cursor, schema)
             log.warning("run %s had died; marked failed (interrupted)", run_id)
@@ -334,12 +416,14 @@ class Ledger:
         prefix = f"{AUDIT_PREFIX}{run_id}_" if run_id is not None else AUDIT_PREFIX
         return [
             row[0]
-            for row in self.all("select nspname from pg_namespace where starts_with(nspname, %s) order by 1", (prefix,))
+            for row in self._all(
+                "select nspname from pg_namespace where starts_with(nspname, %s) order by 1", (prefix,)
+            )
         ]
 
 
 @contextmanager
-def open_ledger(connection: db.Connection, create: bool = True) -> Iterator[Ledger]:
+def open_ledger(connection: db.ConnectionSettings, create: bool = True) -> Iterator[Ledger]:
     ledger = Ledger(connection)
     try:
         if create:

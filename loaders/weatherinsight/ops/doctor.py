@@ -1,0 +1,162 @@
+"""``weatherinsight doctor``: database reachable, versions, disk space, pending dlt packages and
+whether this checkout's loader state is the warehouse's, dead runs, locks, leftover audit schemas
+and backups. Read only."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+
+from psycopg2 import sql
+
+from weatherinsight import db
+from weatherinsight.dwd.settings import DATASET_NAME
+from weatherinsight.ops.ledger import Ledger
+
+
+@dataclass
+class Finding:
+    check: str
+    level: str  # ok | warn | error
+    detail: str
+
+
+def doctor(connection_factory, pipelines_dir: str | None = None) -> list[Finding]:
+    """Database reachable, versions, disk space, pending dlt packages, stale runs, locks and schemas."""
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("weatherinsight", "dbt-core", "dbt-postgres", "dlt")
+    )
+    findings = [Finding("versions", "ok", f"Python {platform.python_version()}, {versions}")]
+    try:
+        connection = connection_factory()
+        findings.extend(_database(connection))
+    except db.DatabaseError as error:
+        findings.append(Finding("database", "error", str(error)))
+        return findings
+    folder = db.pgdata_dir() if connection.embedded else db.project_root()
+    usage = shutil.disk_usage(folder if folder.exists() else db.project_root())
+    free_gib, total_gib = usage.free / 2**30, usage.total / 2**30
+    findings.append(
+        Finding("disk space", "warn" if free_gib < 2 else "ok", f"{free_gib:.1f} GiB free of {total_gib:.0f} GiB")
+    )
+    findings.extend(_pending_packages(connection, pipelines_dir))
+    findings.extend(_ledger(connection))
+    return findings
+
+
+def _database(connection: db.ConnectionSettings) -> list[Finding]:
+    """The server, its version and the database's size; advisory locks held and how long."""
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("select version(), pg_size_pretty(pg_database_size(current_database()))")
+            version, size = cursor.fetchone()
+            cursor.execute(
+                "select count(*), coalesce(max(extract(epoch from now() - a.state_change)), 0) from pg_locks as l"
+                " join pg_stat_activity as a on a.pid = l.pid where l.locktype = 'advisory' and l.granted"
+                " and a.pid <> pg_backend_pid()"
+            )
+            held, oldest = cursor.fetchone()
+    finally:
+        conn.close()
+    return [
+        Finding("database", "ok", f"{connection.describe()}: {version.split(',')[0]}, {size}"),
+        Finding(
+            "advisory locks",
+            "warn" if held and oldest > 3600 else "ok",
+            f"{held} held" + (f", oldest session idle {oldest / 60:.0f} min" if held else ""),
+        ),
+    ]
+
+
+def _ledger(connection: db.ConnectionSettings) -> list[Finding]:
+    """Runs marked running whose process is gone, audit schemas left over, restore backups."""
+    with Ledger(connection) as ledger:
+        if not ledger.exists():
+            return [Finding("ledger", "ok", "no backfill has run yet")]
+        dead = ledger.dead_runs()
+        running = ledger.running_run_ids()
+        leftover = [s for s in ledger.audit_schemas() if int(s.split("_")[1][1:]) not in running - set(dead)]
+        backups, backup_bytes = ledger.backup_tables()
+    return [
+        Finding(
+            "stale runs",
+            "warn" if dead else "ok",
+            f"runs {', '.join(map(str, dead))} are marked running but their process is gone "
+            "(the next backfill command marks them failed)"
+            if dead
+            else "no run marked running without a live process",
+        ),
+        Finding(
+            "audit schemas",
+            "warn" if leftover else "ok",
+            f"left over: {', '.join(leftover)}" if leftover else "none left over",
+        ),
+        Finding("restore backups", "ok", f"{backups} tables, {backup_bytes / 2**20:.1f} MiB"),
+    ]
+
+
+def _pending_packages(connection: db.ConnectionSettings, pipelines_dir: str | None) -> list[Finding]:
+    """Pending dlt packages, and whether this checkout's copy of the loader state is the warehouse's."""
+    import dlt
+
+    from weatherinsight.dwd.service import default_pipelines_dir, pipeline_name
+
+    name = pipeline_name(connection)
+    folder = pipelines_dir or str(default_pipelines_dir())
+    remote = _warehouse_state(connection, name)
+    try:
+        pipeline = dlt.attach(pipeline_name=name, pipelines_dir=folder)
+    except Exception:  # noqa: BLE001 - dlt raises several kinds when no local state exists
+        return [
+            Finding("dlt packages", "ok", f"no local state for pipeline {name} in {folder} (nothing pending)"),
+            Finding("loader state", "ok", f"no local copy; the next load takes the warehouse's ({remote or 'none'})"),
+        ]
+    findings = []
+    extracted = pipeline.list_extracted_load_packages()
+    normalized = pipeline.list_normalized_load_packages()
+    if extracted or normalized:
+        findings.append(
+            Finding(
+                "dlt packages",
+                "warn",
+                f"pipeline {name}: {len(extracted)} extracted and {len(normalized)} normalized packages not loaded "
+                "(the next load finishes them)",
+            )
+        )
+    else:
+        findings.append(Finding("dlt packages", "ok", f"pipeline {name}: nothing pending"))
+    local = f"version {pipeline.state['_state_version']} ({pipeline.state.get('_version_hash', '?')[:12]})"
+    if remote is not None and remote != local:
+        findings.append(
+            Finding(
+                "loader state",
+                "warn",
+                f"local copy in {folder} is {local}, the warehouse holds {remote}: "
+                "the next load replaces the local copy with the warehouse's",
+            )
+        )
+    else:
+        findings.append(Finding("loader state", "ok", f"local copy is the warehouse's: {local}"))
+    return findings
+
+
+def _warehouse_state(connection: db.ConnectionSettings, name: str) -> str | None:
+    """The newest loader state the warehouse holds for pipeline ``name``, described like the local one."""
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            if not db.relation_exists(cursor, DATASET_NAME, "_dlt_pipeline_state"):
+                return None
+            cursor.execute(
+                sql.SQL(
+                    "select version, version_hash from {} where pipeline_name = %s order by version desc limit 1"
+                ).format(sql.Identifier(DATASET_NAME, "_dlt_pipeline_state")),
+                (name,),
+            )
+            row = cursor.fetchone()
+    finally:
+        conn.close()
+    return f"version {row[0]} ({(row[1] or '?')[:12]})" if row else None

@@ -1,0 +1,120 @@
+"""``weatherinsight validate``: row counts, completeness against each station's expected hours,
+duplicate keys, stations missing from dim_station, every published layer's state and the latest
+data-test results, with an exit code. Read only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from psycopg2 import sql
+
+from weatherinsight import db
+from weatherinsight.ops.catalogue import MARTS_SCHEMA
+from weatherinsight.ops.ledger import Ledger
+from weatherinsight.ops.states import window_facts
+from weatherinsight.ops.status import Coverage, coverage, quarter_label, station_spans
+from weatherinsight.ops.windows import Window
+
+
+@dataclass
+class ProductCheck:
+    product: str
+    published_rows: int = 0
+    raw_hours: int = 0
+    expected_hours: int = 0
+    duplicate_keys: int = 0
+    unknown_stations: int = 0
+    failed_tests: list[str] = field(default_factory=list)
+
+    @property
+    def completeness(self) -> float | None:
+        return self.published_rows / self.expected_hours if self.expected_hours else None
+
+
+@dataclass
+class Validation:
+    coverage: Coverage
+    checks: list[ProductCheck]
+
+    @property
+    def errors(self) -> list[str]:
+        errors = [
+            f"{cell.product} {quarter_label(cell.quarter)}"
+            + (f" station {cell.station}" if cell.station is not None else "")
+            + f": {cell.state} ({cell.detail})"
+            for cell in self.coverage.problems()
+        ]
+        for check in self.checks:
+            if check.duplicate_keys:
+                errors.append(f"{check.product}: {check.duplicate_keys} duplicate (station, hour) keys")
+            errors.extend(f"{check.product}: data test failed: {test}" for test in check.failed_tests)
+        return errors
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            f"{check.product}: {check.unknown_stations} station(s) not in marts.dim_station"
+            for check in self.checks
+            if check.unknown_stations
+        ]
+
+    @property
+    def source_gaps(self) -> list[str]:
+        """Quarters the delivered files cover without a row: gaps at the source, not in the warehouse."""
+        return [
+            f"{cell.product} {quarter_label(cell.quarter)}"
+            + (f" station {cell.station}" if cell.station is not None else "")
+            for cell in self.coverage.cells
+            if cell.state == "empty" and cell.raw_hours == 0 and cell.detail.startswith("a gap at the source")
+        ]
+
+
+def validate(connection: db.ConnectionSettings, products: Sequence[str], start: date, end: date) -> Validation:
+    """Row counts, completeness against expected hours, duplicate keys, stations, test results."""
+    matrix = coverage(connection, products, start, end)
+    window = Window(matrix.start, matrix.end)
+    bounds = (f"{start} 00:00:00+00", f"{end} 00:00:00+00")
+    checks = []
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            has_dim = db.relation_exists(cursor, MARTS_SCHEMA, "dim_station")
+            for product in products:
+                check = ProductCheck(product)
+                checks.append(check)
+                fact = sql.Identifier(MARTS_SCHEMA, f"fct_hourly_{product}")
+                (totals,) = window_facts(cursor, product, f"fct_hourly_{product}", [Window(start, end)])
+                check.raw_hours, check.published_rows = totals.raw_hours, totals.built_hours
+                spans = station_spans(cursor, product, by_station=True)
+                # hours each station should have: its observation span clipped to the range
+                check.expected_hours = sum(
+                    max(0, (min(date.fromordinal(hi.toordinal() + 1), end) - max(lo, start)).days * 24)
+                    for lo, hi in spans.values()
+                )
+                if db.relation_exists(cursor, MARTS_SCHEMA, f"fct_hourly_{product}"):
+                    cursor.execute(
+                        sql.SQL(
+                            "select count(*) from (select 1 from {} where observed_at >= %s and observed_at < %s"
+                            " group by station_id, observed_at having count(*) > 1) as duplicates"
+                        ).format(fact),
+                        bounds,
+                    )
+                    check.duplicate_keys = cursor.fetchone()[0]
+                    if has_dim:
+                        cursor.execute(
+                            sql.SQL(
+                                "select count(distinct f.station_id) from {} as f where f.observed_at >= %s"
+                                " and f.observed_at < %s and not exists (select 1 from marts.dim_station as d"
+                                " where d.station_id = f.station_id)"
+                            ).format(fact),
+                            bounds,
+                        )
+                        check.unknown_stations = cursor.fetchone()[0]
+    finally:
+        conn.close()
+    with Ledger(connection) as ledger:
+        for check in checks:
+            check.failed_tests = ledger.latest_failed_tests(check.product, window.start, window.end)
+    return Validation(matrix, checks)
