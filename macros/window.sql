@@ -50,11 +50,23 @@
 {% macro parse_window_products(products) -%}
     {%- if products is none -%}{{ return(none) }}{%- endif -%}
     {%- set names = (products.split(',') if products is string else products) | map('string') | map('trim') | list -%}
-    {%- set known = var('dwd_products') -%}
+    {%- set known = known_products() -%}
     {%- for name in names if name not in known -%}
         {{ exceptions.raise_compiler_error("window vars: unknown product '" ~ name ~ "' (known: " ~ known | join(', ') ~ ")") }}
     {%- endfor -%}
     {{ return(names) }}
+{%- endmacro %}
+
+{#- The products the project models: the `meta.product` of its models (one per hourly fact), sorted;
+    the same as the products of `seeds/dwd_products.csv`, which the loader reads
+    (tests/python/test_window_parity.py). -#}
+{% macro known_products() -%}
+    {%- set found = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' -%}
+        {%- set product = (node.config.get('meta') or {}).get('product') -%}
+        {%- if product and product not in found -%}{%- do found.append(product) -%}{%- endif -%}
+    {%- endfor -%}
+    {{ return(found | sort) }}
 {%- endmacro %}
 
 {% macro parse_window_stations(stations) -%}
@@ -95,7 +107,12 @@
 {#- The window widened to whole units of `grain` (hour, day or quarter): [start, end) as dates. -#}
 {% macro window_bounds(grain) -%}
     {%- set window = window_settings() -%}
-    {%- set start, end = window.start, window.end -%}
+    {{ return(widen_window(window.start, window.end, grain)) }}
+{%- endmacro %}
+
+{#- [start, end) widened to whole UTC quarters for grain `quarter`, unchanged for hour and day
+    (Python: `weatherinsight.ops.windows.Window.widened`; tests/python/test_window_parity.py). -#}
+{% macro widen_window(start, end, grain) -%}
     {%- if grain == 'quarter' -%}
         {%- set start = modules.datetime.date(start.year, ((start.month - 1) // 3) * 3 + 1, 1) -%}
         {%- set end_quarter = modules.datetime.date(end.year, ((end.month - 1) // 3) * 3 + 1, 1) -%}
@@ -122,16 +139,21 @@
     {%- if window_excludes_model() -%}
         false
     {%- else -%}
-        {%- set bounds = window_bounds(grain) -%}
-        {%- if column_type == 'date' -%}
-            {{ time_column }} >= cast('{{ bounds[0] }}' as date) and {{ time_column }} < cast('{{ bounds[1] }}' as date)
-        {%- else -%}
-            {{ time_column }} >= cast('{{ bounds[0] }} 00:00:00+00' as timestamptz)
-            and {{ time_column }} < cast('{{ bounds[1] }} 00:00:00+00' as timestamptz)
-        {%- endif -%}
-        {%- if window.stations %}
-            and {{ station_column }} in ({{ window.stations | join(', ') }})
-        {%- endif -%}
+        {{ window_condition(time_column, window_bounds(grain), column_type, window.stations, station_column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- SQL condition: `time_column` in [bounds[0], bounds[1]) (UTC midnights for timestamptz) and the
+    stations (Python: `weatherinsight.ops.windows.range_predicate`; tests/python/test_window_parity.py). -#}
+{% macro window_condition(time_column, bounds, column_type='timestamptz', stations=none, station_column='station_id') -%}
+    {%- if column_type == 'date' -%}
+        {{ time_column }} >= cast('{{ bounds[0] }}' as date) and {{ time_column }} < cast('{{ bounds[1] }}' as date)
+    {%- else -%}
+        {{ time_column }} >= cast('{{ bounds[0] }} 00:00:00+00' as timestamptz)
+        and {{ time_column }} < cast('{{ bounds[1] }} 00:00:00+00' as timestamptz)
+    {%- endif -%}
+    {%- if stations %}
+        and {{ station_column }} in ({{ stations | join(', ') }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -270,4 +292,30 @@
     {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
     {%- set counted = run_query("select count(*) from " ~ relation ~ " where " ~ range_condition(ranges, settings.column, column_type)) -%}
     {{ return(counted.columns[0].values()[0] | int) }}
+{%- endmacro %}
+
+{#- run-operation for tests/python/test_window_parity.py: what the Jinja side makes of a grid of
+    windows, grains, stations, product and station lists, and a relation's writer-lock key, as one
+    JSON log line (`window semantics: {...}`). -#}
+{% macro window_semantics(cases, product_lists=[], station_lists=[]) -%}
+    {%- set report = {'windows': [], 'products': [], 'stations': [], 'known_products': known_products()} -%}
+    {%- for case in cases -%}
+        {%- set start = parse_window_date('start_date', case.start) -%}
+        {%- set end = parse_window_date('end_date', case.end) -%}
+        {%- set bounds = widen_window(start, end, case.grain) -%}
+        {%- do report.windows.append({
+            'start': case.start, 'end': case.end, 'grain': case.grain, 'stations': case.get('stations'),
+            'model': case.get('model', 'fct_hourly_wind'), 'column_type': case.get('column_type', 'timestamptz'),
+            'widened': [bounds[0] | string, bounds[1] | string],
+            'condition': window_condition('t', bounds, case.get('column_type', 'timestamptz'), case.get('stations'), 'station_id'),
+            'lock_key': writer_lock_key(api.Relation.create(schema='marts', identifier=case.get('model', 'fct_hourly_wind'))),
+        }) -%}
+    {%- endfor -%}
+    {%- for value in product_lists -%}
+        {%- do report.products.append(parse_window_products(value)) -%}
+    {%- endfor -%}
+    {%- for value in station_lists -%}
+        {%- do report.stations.append(parse_window_stations(value)) -%}
+    {%- endfor -%}
+    {%- do log('window semantics: ' ~ tojson(report), info=true) -%}
 {%- endmacro %}

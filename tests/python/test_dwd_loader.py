@@ -166,3 +166,26 @@ def test_dry_run_writes_nothing(mirror, database, pipelines_dir) -> None:
     result = load(mirror, database, pipelines_dir, dry_run=True)
     assert len(result.plan.tasks) == 3  # the archive and the product's two station lists
     assert query(database, "select count(*) from information_schema.schemata where schema_name = 'raw_dwd'") == [(0,)]
+
+
+def test_the_source_runs_on_its_own_from_dlt_config_and_state(mirror, database, pipelines_dir, monkeypatch) -> None:
+    """As a verified source: configured through dlt's config (here its environment variable), it
+    plans from the listing and its own state; a second run fetches nothing."""
+    import dlt
+
+    from weatherinsight.dwd import dwd_hourly
+
+    monkeypatch.setenv("SOURCES__DWD_HOURLY__BASE_URL", mirror.base_url)
+    pipeline = dlt.pipeline(
+        pipeline_name="dwd_standalone",
+        destination=dlt.destinations.postgres(credentials=database.dlt_credentials),
+        dataset_name="raw_dwd",
+        pipelines_dir=pipelines_dir,
+    )
+    pipeline.run(dwd_hourly(products=["wind"], stations=[1975]), loader_file_format="csv")
+    assert raw_count(database, "wind") == 13200
+    downloads = len(mirror.downloads())
+    pipeline.run(dwd_hourly(products=["wind"], stations=[1975]), loader_file_format="csv")
+    assert len(mirror.downloads()) == downloads
+    assert raw_count(database, "wind") == 13200
+    assert query(database, "select count(*) from raw_dwd.deliveries where product = 'wind'") == [(1,)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -12,12 +14,24 @@ import click
 from rich.console import Console
 
 from weatherinsight import db
-from weatherinsight.dwd.settings import DEFAULT_BASE_URL
+from weatherinsight.dwd.service import configured_base_url
 
 log = logging.getLogger("weatherinsight")
-console = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich console; piped into a file or another program (no terminal, no COLUMNS), as wide as
+    the content needs instead of the 80 columns rich assumes, which cut file names and windows."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(stderr=stderr, width=width)
+
+
+#: columns of output that goes to a pipe or a file
+PIPED_WIDTH = 250
+console = _console(stderr=True)
 #: reports (plans, status, validate) go to stdout, so they can be piped and saved
-report = Console()
+report = _console()
 
 
 def log_file():
@@ -62,10 +76,9 @@ ISO_DATE = IsoDate()
 #: where DWD data is fetched from, for every command that loads
 base_url_option = click.option(
     "--base-url",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    envvar="WEATHERINSIGHT_DWD_BASE_URL",
-    help="DWD open-data root, or a mirror laid out the same way.",
+    default=configured_base_url,
+    show_default="https://opendata.dwd.de/, or [sources.dwd_hourly] base_url in .dlt/config.toml",
+    help="DWD open-data root, or a mirror laid out the same way (also: SOURCES__DWD_HOURLY__BASE_URL).",
 )
 
 

@@ -18,13 +18,13 @@ from rich.table import Table
 
 from weatherinsight import db
 from weatherinsight.cli.common import ISO_DATE, base_url_option, console, user_errors
-from weatherinsight.dwd import FileTask
-from weatherinsight.dwd import Progress as LoadProgress
-from weatherinsight.dwd.listing import SourceUnreachable
-from weatherinsight.dwd.plan import Plan
 from weatherinsight.dwd.service import (
+    FileTask,
+    LoadPlan,
+    LoadProgress,
     LoadRequestError,
     LoadResult,
+    SourceUnreachable,
     inspect_command,
     load_dwd,
     make_window,
@@ -35,13 +35,16 @@ from weatherinsight.dwd.service import (
 
 @click.group("load")
 def load_group() -> None:
-    """Load raw data into the warehouse with dlt."""
+    """Load raw data into the warehouse with dlt.
+
+    Example: weatherinsight load dwd --products wind --stations 1975 --start 2021-01-01 --end 2022-01-01
+    """
 
 
-class BarProgress(LoadProgress):
+class LoadProgressBar(LoadProgress):
     """Draws files done, rows parsed and an ETA (by bytes, as files differ a thousandfold in size)."""
 
-    def __init__(self, plan: Plan, bar: Progress) -> None:
+    def __init__(self, plan: LoadPlan, bar: Progress) -> None:
         self.bar = bar
         self.rows = 0
         self.files_done = 0
@@ -66,10 +69,10 @@ class BarProgress(LoadProgress):
         self.bar.advance(self.task, (task.remote.size or 0) if self.by_bytes else 1)
 
 
-def _print_plan(plan: Plan) -> None:
+def _print_plan(plan: LoadPlan) -> None:
     table = Table(title=f"would fetch {len(plan.tasks)} files ({len(plan.unchanged)} unchanged, skipped)")
     for column in ("file", "release", "size", "last modified", "window to load"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for task in plan.tasks:
         windows = ", ".join(
             f"{w.start.date() if w.start else '…'} – {w.end.date() if w.end else '…'}" for w in task.windows
@@ -132,10 +135,10 @@ def load_dwd_command(
     bar = Progress(*columns, console=console, transient=False)
     started: list[bool] = []
 
-    def start_bar(plan: Plan) -> BarProgress:
+    def start_bar(plan: LoadPlan) -> LoadProgressBar:
         bar.start()  # only once there is work, so that errors before it stay one line
         started.append(True)
-        return BarProgress(plan, bar)
+        return LoadProgressBar(plan, bar)
 
     try:
         result = load_dwd(

@@ -38,7 +38,7 @@ def index_statements(table: str, schema: str = DATASET_NAME) -> list[sql.Compose
 
 
 def ensure_raw_indexes(
-    connection: db.Connection, analyze: Iterable[str] | None = None, schema: str = DATASET_NAME
+    connection: db.ConnectionSettings, analyze: Iterable[str] | None = None, schema: str = DATASET_NAME
 ) -> None:
     """Create the raw tables' indexes where missing (tables not created yet are skipped) and refresh
     the statistics of the ``analyze`` tables (default: all), those a load just added rows to."""

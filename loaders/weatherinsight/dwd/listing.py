@@ -20,7 +20,12 @@ from urllib.parse import unquote, urljoin
 import requests
 from dlt.sources.helpers.requests import Client
 
-from weatherinsight.dwd.settings import HTTP_BACKOFF_SECONDS, HTTP_MAX_ATTEMPTS, HTTP_TIMEOUT
+from weatherinsight.dwd.settings import (
+    DEFAULT_HTTP_ATTEMPTS,
+    DEFAULT_HTTP_BACKOFF_SECONDS,
+    HTTP_TIMEOUT,
+    source_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +55,13 @@ class RemoteFile:
         return {"size": self.size, "last_modified": stamp}
 
 
-def make_client(
-    max_attempts: int = HTTP_MAX_ATTEMPTS, backoff_factor: float = HTTP_BACKOFF_SECONDS
-) -> requests.Session:
-    """An HTTP session that retries connection errors and 429/5xx answers with exponential backoff."""
+def make_client(max_attempts: int | None = None, backoff_factor: float | None = None) -> requests.Session:
+    """An HTTP session that retries connection errors and 429/5xx answers with exponential backoff
+    (attempts and backoff from dlt's config unless given)."""
     client = Client(
         request_timeout=HTTP_TIMEOUT,
-        request_max_attempts=max_attempts,
-        request_backoff_factor=backoff_factor,
+        request_max_attempts=max_attempts or source_config("http_attempts", DEFAULT_HTTP_ATTEMPTS),
+        request_backoff_factor=backoff_factor or source_config("http_backoff_seconds", DEFAULT_HTTP_BACKOFF_SECONDS),
         raise_for_status=True,
     )
     return client.session

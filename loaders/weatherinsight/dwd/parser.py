@@ -87,6 +87,19 @@ def _parse_header(line: bytes) -> list[str]:
     return names
 
 
+def _checked_header(line: bytes, product: Product) -> tuple[list[str], dict]:
+    """The product file's column names and its measures by DWD column, or ParseError."""
+    names = _parse_header(line)
+    expected = ["STATIONS_ID", "MESS_DATUM", product.quality_column]
+    if names[:3] != expected:
+        raise ParseError(f"unexpected header {names[:3]} (expected {expected})")
+    measures = {measure.source_column: measure for measure in product.measures}
+    missing = [name for name in measures if name not in names]
+    if missing:
+        raise ParseError(f"product file lacks columns {missing}")
+    return names, measures
+
+
 def _reject_lines(table: pa.Table, mask: pa.Array) -> list[str]:
     rows = table.drop_columns(["source_row_number"]).filter(mask).to_pylist()
     return [";".join(str(value) for value in row.values()) for row in rows]
@@ -107,16 +120,7 @@ def parse_product_file(
     ``windows`` are kept. Rows with the wrong number of fields, non-numeric values, a malformed
     ``MESS_DATUM`` or another station's id are rejected with a reason.
     """
-    header_line = stream.readline()
-    names = _parse_header(header_line)
-    expected = ["STATIONS_ID", "MESS_DATUM", product.quality_column]
-    if names[:3] != expected:
-        raise ParseError(f"unexpected header {names[:3]} (expected {expected})")
-    measures = {measure.source_column: measure for measure in product.measures}
-    missing = [name for name in measures if name not in names]
-    if missing:
-        raise ParseError(f"product file lacks columns {missing}")
-
+    names, measures = _checked_header(stream.readline(), product)
     positional = [f"c{index}" for index in range(len(names) + 1)]  # + the trailing eor column
     invalid_rows: list[tuple[str, str]] = []
 
@@ -166,15 +170,9 @@ def _check(raw: pa.Table, column: str, pattern: str, reason: str) -> tuple[pa.Ar
     return pc.match_substring_regex(raw[column], pattern), reason
 
 
-def _typed_batch(
-    raw: pa.Table,
-    product: Product,
-    measures: dict,
-    station_id: int,
-    mez_periods: Sequence[tuple[int, int]],
-    windows: Sequence[TimeWindow],
-    rejects: list[tuple[str, str]],
-) -> ParsedBatch:
+def _valid_rows(raw: pa.Table, product: Product, measures: dict, rejects: list[tuple[str, str]]) -> pa.Table:
+    """The rows whose station, hour, quality level and measures parse; the others go to ``rejects``
+    with the first reason that fails them."""
     checks = [
         _check(raw, "STATIONS_ID", _INT_PATTERN, "STATIONS_ID is not a number"),
         _check(raw, "MESS_DATUM", _MESS_DATUM_PATTERN, "MESS_DATUM is not YYYYMMDDHH"),
@@ -190,7 +188,19 @@ def _typed_batch(
         if pc.any(bad).as_py():
             rejects.extend((line, reason) for line in _reject_lines(raw, bad))
         valid = pc.and_(valid, ok)
-    raw = raw.filter(valid)
+    return raw.filter(valid)
+
+
+def _typed_batch(
+    raw: pa.Table,
+    product: Product,
+    measures: dict,
+    station_id: int,
+    mez_periods: Sequence[tuple[int, int]],
+    windows: Sequence[TimeWindow],
+    rejects: list[tuple[str, str]],
+) -> ParsedBatch:
+    raw = _valid_rows(raw, product, measures, rejects)
 
     stations = pc.cast(raw["STATIONS_ID"], pa.int32())
     foreign = pc.not_equal(stations, station_id)

@@ -5,26 +5,35 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timezone
 from urllib.parse import urljoin
 
 import requests
 
-from weatherinsight.dwd import FileTask, missing_windows
 from weatherinsight.dwd.listing import check_reachable, complete_versions, list_directory
 from weatherinsight.dwd.parser import ARCHIVE_NAME, TimeWindow
 from weatherinsight.dwd.settings import HOURLY_PATH, RELEASES, Product
+from weatherinsight.dwd.tasks import FileTask, missing_windows
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Plan:
+class LoadPlan:
     """Files to fetch and files skipped because the loaded version already covers the window."""
 
     tasks: list[FileTask] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     stations_seen: set[int] = field(default_factory=set)
+
+
+def load_window(start: date | None, end: date | None) -> TimeWindow:
+    """The UTC hours [start, end) of two days (either may be None: unbounded)."""
+
+    def as_utc(day: date | None) -> datetime | None:
+        return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) if day else None
+
+    return TimeWindow(as_utc(start), as_utc(end))
 
 
 def hourly_root(base_url: str) -> str:
@@ -39,7 +48,7 @@ def plan_load(
     stations: set[int] | None,
     window: TimeWindow,
     known_files: Mapping[str, dict],
-) -> Plan:
+) -> LoadPlan:
     """List each product's ``historical`` and ``recent`` folders and keep what is new or changed.
 
     An archive is fetched when its version (size, Last-Modified) is new, or when part of
@@ -48,7 +57,7 @@ def plan_load(
     """
     root = hourly_root(base_url)
     check_reachable(session, root)
-    plan = Plan()
+    plan = LoadPlan()
     for product in products:
         for release in RELEASES:
             folder = f"{product.folder}/{release}/"

@@ -1,4 +1,6 @@
-"""The DWD load as one call: plan from listings and state, run the dlt pipeline, summarise."""
+"""The DWD load as one call: the warehouse's pipeline and state, a plan from the listings and that
+state, the dlt run, the summary. The CLI imports only this module; what it shows (plans, progress,
+files) is re-exported here."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import dlt
@@ -15,12 +17,36 @@ import requests
 from dlt.common.pipeline import LoadInfo
 
 from weatherinsight import db
-from weatherinsight.dwd import LoadStats, Progress, dwd_hourly
+from weatherinsight.dwd import dwd_hourly
 from weatherinsight.dwd.indexes import ensure_raw_indexes
-from weatherinsight.dwd.listing import make_client
+from weatherinsight.dwd.listing import SourceUnreachable, make_client
 from weatherinsight.dwd.parser import TimeWindow
-from weatherinsight.dwd.plan import Plan, plan_load
-from weatherinsight.dwd.settings import DATASET_NAME, PIPELINE_NAME, PRODUCTS, Product, resolve_product
+from weatherinsight.dwd.plan import LoadPlan, load_window, plan_load
+from weatherinsight.dwd.progress import LoadProgress, LoadStats
+from weatherinsight.dwd.settings import (
+    DATASET_NAME,
+    DEFAULT_BASE_URL,
+    PIPELINE_NAME,
+    PRODUCTS,
+    Product,
+    resolve_product,
+    source_config,
+)
+from weatherinsight.dwd.tasks import FileTask
+
+__all__ = [
+    "FileTask",
+    "LoadPlan",
+    "LoadProgress",
+    "LoadRequestError",
+    "LoadResult",
+    "SourceUnreachable",
+    "inspect_command",
+    "load_dwd",
+    "make_window",
+    "parse_products",
+    "parse_stations",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +62,7 @@ class LoadRequestError(ValueError):
 class LoadResult:
     """What a load did, for the summary."""
 
-    plan: Plan
+    plan: LoadPlan
     stats: LoadStats = field(default_factory=LoadStats)
     seconds: float = 0.0
     load_info: LoadInfo | None = None
@@ -45,6 +71,11 @@ class LoadResult:
     @property
     def rows_loaded(self) -> int:
         return sum(rows for table, rows in self.stats.rows_by_table.items() if table != "station_lists")
+
+
+def configured_base_url() -> str:
+    """Where the loader fetches from: ``[sources.dwd_hourly] base_url`` in dlt's config, else DWD's server."""
+    return source_config("base_url", DEFAULT_BASE_URL)
 
 
 def parse_products(names: str | Sequence[str] | None) -> list[Product]:
@@ -79,11 +110,10 @@ def parse_stations(ids: str | Sequence[int] | None) -> set[int] | None:
 def make_window(start: date | None, end: date | None) -> TimeWindow:
     if start is not None and end is not None and end <= start:
         raise LoadRequestError(f"end {end.isoformat()} is not after start {start.isoformat()}")
-    as_utc = lambda day: datetime(day.year, day.month, day.day, tzinfo=timezone.utc) if day else None  # noqa: E731
-    return TimeWindow(as_utc(start), as_utc(end))
+    return load_window(start, end)
 
 
-def pipeline_name(connection: db.Connection) -> str:
+def pipeline_name(connection: db.ConnectionSettings) -> str:
     """``dwd_hourly_<warehouse>``: one pipeline per warehouse (server and database).
 
     dlt keeps a local copy of each pipeline's state; naming the pipeline after the warehouse's own
@@ -100,7 +130,7 @@ def default_pipelines_dir() -> Path:
     return Path(configured) if configured else db.project_root() / ".dlt" / "pipelines"
 
 
-def make_pipeline(connection: db.Connection, folder: str | Path | None = None) -> dlt.Pipeline:
+def make_pipeline(connection: db.ConnectionSettings, folder: str | Path | None = None) -> dlt.Pipeline:
     """The DWD pipeline of this warehouse, writing to its ``raw_dwd`` dataset."""
     return dlt.pipeline(
         pipeline_name=pipeline_name(connection),
@@ -110,7 +140,7 @@ def make_pipeline(connection: db.Connection, folder: str | Path | None = None) -
     )
 
 
-def inspect_command(connection: db.Connection, folder: str | Path | None = None) -> str:
+def inspect_command(connection: db.ConnectionSettings, folder: str | Path | None = None) -> str:
     """The dlt command that shows this warehouse's pipeline."""
     return f"dlt pipeline --pipelines-dir {folder or default_pipelines_dir()} {pipeline_name(connection)} info"
 
@@ -142,9 +172,9 @@ def load_dwd(
     products: list[Product],
     stations: set[int] | None,
     window: TimeWindow,
-    connection: db.Connection,
+    connection: db.ConnectionSettings,
     dry_run: bool = False,
-    progress_factory: Callable[[Plan], Progress] | None = None,
+    progress_factory: Callable[[LoadPlan], LoadProgress] | None = None,
     pipelines_dir: str | Path | None = None,
     session: requests.Session | None = None,
 ) -> LoadResult:
@@ -169,8 +199,8 @@ def load_dwd(
         if dry_run or (not plan.tasks and not first_load):
             result.seconds = time.perf_counter() - started
             return result
-        progress = progress_factory(plan) if progress_factory else Progress()
-        source = dwd_hourly(plan.tasks, session, result.stats, progress)
+        progress = progress_factory(plan) if progress_factory else LoadProgress()
+        source = dwd_hourly(base_url, plan=plan, session=session, stats=result.stats, progress=progress)
         result.load_info = pipeline.run(source, loader_file_format="csv")
         ensure_raw_indexes(connection, analyze=result.stats.rows_by_table)
     result.seconds = time.perf_counter() - started

@@ -1,16 +1,24 @@
 """Constants of the DWD Climate Data Center (CDC) hourly station observations.
 
-The product catalogue below drives the one generic parser: every product differs only in its
-folder, its file code, its quality column and its measure columns. ``seeds/dwd_products.csv``
-mirrors this catalogue for dbt (a test keeps both in step).
+The product catalogue drives the one generic parser: every product differs only in its folder,
+its file code, its quality column and its measure columns. It is kept once, in the dbt project's
+seeds (``seeds/dwd_products.csv`` and ``seeds/dwd_product_measures.csv``), which dbt loads as
+reference tables and this module reads.
 """
 
 from __future__ import annotations
 
-import os
+import csv
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-#: DWD's open-data root; ``--base-url`` replaces it with a mirror laid out the same way.
+import dlt
+
+from weatherinsight.db import project_root
+
+#: DWD's open-data root, unless ``[sources.dwd_hourly] base_url`` in dlt's config (or ``--base-url``)
+#: names a mirror laid out the same way.
 DEFAULT_BASE_URL = "https://opendata.dwd.de/"
 #: Path of the hourly station observations below the open-data root.
 HOURLY_PATH = "climate_environment/CDC/observations_germany/climate/hourly/"
@@ -25,9 +33,10 @@ DATASET_NAME = "raw_dwd"
 BATCH_ROWS = 100_000
 #: HTTP timeouts in seconds (connect, read).
 HTTP_TIMEOUT = (10, 120)
-#: Attempts per HTTP request (connection errors, 429 and 5xx are retried with exponential backoff).
-HTTP_MAX_ATTEMPTS = int(os.environ.get("WEATHERINSIGHT_HTTP_ATTEMPTS", "5"))
-HTTP_BACKOFF_SECONDS = float(os.environ.get("WEATHERINSIGHT_HTTP_BACKOFF", "1.0"))
+#: Attempts per HTTP request (connection errors, 429 and 5xx are retried with exponential backoff) and
+#: the backoff factor, unless dlt's config says otherwise (``[sources.dwd_hourly] http_attempts``).
+DEFAULT_HTTP_ATTEMPTS = 5
+DEFAULT_HTTP_BACKOFF_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -55,89 +64,37 @@ class Product:
         return f"{self.code}_Stundenwerte_Beschreibung_Stationen.txt"
 
 
-def _measures(*columns: tuple[str, str]) -> tuple[Measure, ...]:
-    return tuple(Measure(name, name.lower(), kind) for name, kind in columns)
+def load_products(seeds: Path) -> dict[str, Product]:
+    """The product catalogue from the dbt project's seeds: ``dwd_products.csv`` (one row per product)
+    and ``dwd_product_measures.csv`` (its measure columns, in file order). dbt reads the same seeds,
+    and its hourly facts name their product in ``meta.product`` (a test keeps both in step)."""
+    with open(seeds / "dwd_product_measures.csv", encoding="utf-8", newline="") as handle:
+        measures: dict[str, list[tuple[int, Measure]]] = {}
+        for row in csv.DictReader(handle):
+            measure = Measure(row["source_column"], row["raw_column"], row["kind"])
+            measures.setdefault(row["product_name"], []).append((int(row["position"]), measure))
+    with open(seeds / "dwd_products.csv", encoding="utf-8", newline="") as handle:
+        return {
+            row["product_name"]: Product(
+                row["product_name"],
+                row["product_code"],
+                row["dwd_folder"],
+                row["quality_column"],
+                tuple(measure for _, measure in sorted(measures.get(row["product_name"], []))),
+                row["description"],
+            )
+            for row in csv.DictReader(handle)
+        }
 
 
-PRODUCTS: dict[str, Product] = {
-    product.name: product
-    for product in (
-        Product(
-            "air_temperature",
-            "TU",
-            "air_temperature",
-            "QN_9",
-            _measures(("TT_TU", "float"), ("RF_TU", "float")),
-            "Air temperature 2 m (degC) and relative humidity (%)",
-        ),
-        Product(
-            "precipitation",
-            "RR",
-            "precipitation",
-            "QN_8",
-            _measures(("R1", "float"), ("RS_IND", "int"), ("WRTR", "int")),
-            "Hourly precipitation height (mm), indicator and form",
-        ),
-        Product(
-            "wind",
-            "FF",
-            "wind",
-            "QN_3",
-            _measures(("F", "float"), ("D", "int")),
-            "Mean wind speed (m/s) and direction (degrees)",
-        ),
-        Product(
-            "pressure",
-            "P0",
-            "pressure",
-            "QN_8",
-            _measures(("P", "float"), ("P0", "float")),
-            "Air pressure reduced to sea level and at station height (hPa)",
-        ),
-        Product(
-            "cloud_cover",
-            "N",
-            "cloudiness",
-            "QN_8",
-            _measures(("V_N_I", "text"), ("V_N", "int")),
-            "Total cloud cover (oktas) and how it was observed",
-        ),
-        Product(
-            "moisture",
-            "TF",
-            "moisture",
-            "QN_8",
-            _measures(
-                ("ABSF_STD", "float"),
-                ("VP_STD", "float"),
-                ("TF_STD", "float"),
-                ("P_STD", "float"),
-                ("TT_STD", "float"),
-                ("RF_STD", "float"),
-                ("TD_STD", "float"),
-            ),
-            "Humidity: absolute and relative humidity, vapour pressure, wet-bulb and dew point",
-        ),
-        Product(
-            "dew_point",
-            "TD",
-            "dew_point",
-            "QN_8",
-            _measures(("TT", "float"), ("TD", "float")),
-            "Air temperature and dew point temperature (degC)",
-        ),
-        Product(
-            "sun",
-            "SD",
-            "sun",
-            "QN_7",
-            _measures(
-                ("SD_SO", "float"),
-            ),
-            "Hourly sunshine duration (minutes)",
-        ),
-    )
-}
+def _seeds_folder() -> Path:
+    """The seeds of the checkout this package comes from (code and catalogue of one version), else
+    those of the project the command runs in."""
+    own = Path(__file__).resolve().parents[3] / "seeds"
+    return own if (own / "dwd_products.csv").is_file() else project_root() / "seeds"
+
+
+PRODUCTS: dict[str, Product] = load_products(_seeds_folder())
 
 #: Accepted spellings: our names, DWD's folder names and DWD's file codes.
 PRODUCT_ALIASES: dict[str, str] = {
@@ -145,6 +102,13 @@ PRODUCT_ALIASES: dict[str, str] = {
     for product in PRODUCTS.values()
     for alias in (product.name, product.folder, product.code)
 }
+
+
+def source_config(key: str, default: Any) -> Any:
+    """``[sources.dwd_hourly] <key>`` from dlt's config (``.dlt/config.toml``, or the environment variable
+    ``SOURCES__DWD_HOURLY__<KEY>``), read when asked, else ``default``."""
+    value = dlt.config.get(f"sources.{PIPELINE_NAME}.{key}")
+    return default if value is None else type(default)(value)
 
 
 def resolve_product(name: str) -> Product:

@@ -1,0 +1,249 @@
+"""Reading DWD files into what dlt loads: an archive's product rows as Arrow batches with the
+delivery's columns (handed to dlt as finished CSV load files), its quarantined rows, one
+``deliveries`` row per archive and load, station lists, and every raw table's empty schema."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import IO, Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import requests
+
+from weatherinsight.dwd.listing import RemoteFile, download
+from weatherinsight.dwd.parser import ParseError, empty_table, parse_mez_periods, parse_product_file, parse_station_list
+from weatherinsight.dwd.progress import LoadProgress, LoadStats
+from weatherinsight.dwd.settings import PRODUCTS
+from weatherinsight.dwd.tasks import FileTask, record_loaded
+
+log = logging.getLogger(__name__)
+
+
+def delivery_columns(table: pa.Table, task: FileTask, created_at: datetime | None, loaded_at: datetime) -> pa.Table:
+    rows = table.num_rows
+    timestamp = pa.timestamp("us", tz="UTC")
+    extra = {
+        "release": pa.array([task.release] * rows, pa.string()),
+        "source_file": pa.array([task.path] * rows, pa.string()),
+        "file_size": pa.array([task.remote.size] * rows, pa.int64()),
+        "file_last_modified": pa.array([task.remote.last_modified] * rows, timestamp),
+        "file_created_at": pa.array([created_at] * rows, timestamp),
+        "loaded_at": pa.array([loaded_at] * rows, timestamp),
+    }
+    for name, values in extra.items():
+        table = table.append_column(name, values)
+    return table
+
+
+def quarantine_rows(task: FileTask, rejects: Sequence[tuple[str | None, str]], loaded_at: datetime) -> pa.Table:
+    return pa.table(
+        {
+            "product": pa.array([task.product.name] * len(rejects), pa.string()),
+            "release": pa.array([task.release] * len(rejects), pa.string()),
+            "source_file": pa.array([task.path] * len(rejects), pa.string()),
+            "raw_line": pa.array([line for line, _ in rejects], pa.string()),
+            "reason": pa.array([reason for _, reason in rejects], pa.string()),
+            "quarantined_at": pa.array([loaded_at] * len(rejects), pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def archive_batches(
+    handle: IO[bytes], task: FileTask, loaded_at: datetime
+) -> Iterator[tuple[pa.Table | None, list[tuple[str | None, str]]]]:
+    """Yield (rows, rejects) per batch of one downloaded archive; raise ParseError for a bad archive."""
+    try:
+        archive = zipfile.ZipFile(handle)
+        names = archive.namelist()
+        products = [name for name in names if name.startswith("produkt_") and name.endswith(".txt")]
+        if len(products) != 1:
+            raise ParseError(f"archive holds {len(products)} product files (expected 1)")
+        parameters = [name for name in names if name.startswith("Metadaten_Parameter") and name.endswith(".txt")]
+        mez = parse_mez_periods(archive.read(parameters[0]).decode("latin-1")) if parameters else []
+        info = archive.getinfo(products[0])
+        created_at = datetime(*info.date_time, tzinfo=timezone.utc)
+        with archive.open(products[0]) as stream:
+            for batch in parse_product_file(stream, task.product, task.station_id, mez, task.windows):
+                rows = delivery_columns(batch.table, task, created_at, loaded_at) if batch.table.num_rows else None
+                yield rows, list(batch.rejects)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as error:
+        raise ParseError(f"unreadable archive: {error}") from error
+
+
+def file_rows(task: FileTask, session: requests.Session, stats: LoadStats, progress: LoadProgress) -> Iterator[Any]:
+    """Fetch and parse one task, yielding Arrow tables marked with their raw table name (rows,
+    quarantine rows and, for an archive, its delivery); update the loader state when done."""
+    loaded_at = datetime.now(timezone.utc)
+    progress.file_started(task)
+    try:
+        handle = download(session, task.remote)
+    except requests.RequestException as error:
+        log.error("download failed for %s: %s", task.path, error)
+        stats.files_failed.append(task.path)
+        progress.file_finished(task)
+        return  # state untouched: the next run tries this file again
+    stats.files_fetched += 1
+    table_name = task.product.name if task.kind == "archive" else "station_lists"
+    delivery = Delivery(task, loaded_at)
+    try:
+        with handle:
+            if task.kind == "station_list":
+                batches = station_list_batches(handle.read(), task, loaded_at)
+            else:
+                batches = archive_batches(handle, task, loaded_at)
+            for rows, rejects in batches:
+                if rows is not None and rows.num_rows:
+                    stats.add_rows(table_name, rows.num_rows)
+                    progress.rows_parsed(rows.num_rows)
+                    if task.kind == "archive":
+                        delivery.add(rows)
+                        yield from as_load_file(rows)
+                    else:
+                        yield dlt.mark.with_table_name(rows, table_name)
+                if rejects:
+                    stats.rows_quarantined += len(rejects)
+                    yield dlt.mark.with_table_name(quarantine_rows(task, rejects, loaded_at), "quarantine")
+    except ParseError as error:
+        log.warning("quarantined %s: %s", task.path, error)
+        stats.files_quarantined += 1
+        yield dlt.mark.with_table_name(quarantine_rows(task, [(None, str(error))], loaded_at), "quarantine")
+    if delivery.rows:
+        # in the same load package as the rows: dbt learns what changed from it once the load completes
+        yield dlt.mark.with_table_name(delivery.table(), "deliveries")
+    record_loaded(dlt.current.source_state(), task)
+    progress.file_finished(task)
+
+
+class Delivery:
+    """What one archive delivered in one load: its station, file version and the span of hours."""
+
+    SCHEMA = pa.schema(
+        [
+            ("product", pa.string()),
+            ("station_id", pa.int32()),
+            ("release", pa.string()),
+            ("source_file", pa.string()),
+            ("file_size", pa.int64()),
+            ("file_last_modified", pa.timestamp("us", tz="UTC")),
+            ("file_created_at", pa.timestamp("us", tz="UTC")),
+            ("first_observed_at", pa.timestamp("us", tz="UTC")),
+            ("last_observed_at", pa.timestamp("us", tz="UTC")),
+            ("row_count", pa.int64()),
+            ("loaded_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+
+    def __init__(self, task: FileTask, loaded_at: datetime | None) -> None:
+        self.task, self.loaded_at = task, loaded_at
+        self.rows = 0
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.created_at: datetime | None = None
+
+    def add(self, rows: pa.Table) -> None:
+        span = pc.min_max(rows["observed_at"]).as_py()
+        self.first = span["min"] if self.first is None else min(self.first, span["min"])
+        self.last = span["max"] if self.last is None else max(self.last, span["max"])
+        self.created_at = rows["file_created_at"][0].as_py()
+        self.rows += rows.num_rows
+
+    def table(self) -> pa.Table:
+        task = self.task
+        row = {
+            "product": task.product.name,
+            "station_id": task.station_id,
+            "release": task.release,
+            "source_file": task.path,
+            "file_size": task.remote.size,
+            "file_last_modified": task.remote.last_modified,
+            "file_created_at": self.created_at,
+            "first_observed_at": self.first,
+            "last_observed_at": self.last,
+            "row_count": self.rows,
+            "loaded_at": self.loaded_at,
+        }
+        return pa.Table.from_pylist([row] if self.rows else [], schema=self.SCHEMA)
+
+
+def as_load_file(rows: pa.Table) -> Iterator[Any]:
+    """Hand a batch to dlt as a finished CSV load file (what PostgreSQL's COPY reads), with dlt's load
+    id column filled in: dlt imports it into the load package as is, skipping its normalize step,
+    which otherwise re-reads and re-writes every row."""
+    load_id = dlt.current.load_package_state()["load_id"]
+    rows = rows.append_column(
+        pa.field("_dlt_load_id", pa.string(), nullable=False), pa.array([load_id] * rows.num_rows, pa.string())
+    )
+    handle, path = tempfile.mkstemp(suffix=".csv", prefix="dwd-")
+    os.close(handle)
+    try:
+        pacsv.write_csv(_csv_ready(rows), path, pacsv.WriteOptions(include_header=True))
+        # the hints carry the real column types; the file only the text COPY reads
+        yield dlt.mark.with_file_import(path, "csv", items_count=rows.num_rows, hints=rows.schema.empty_table())
+    finally:
+        os.unlink(path)  # dlt linked or copied it into the load package
+
+
+def _csv_ready(rows: pa.Table) -> pa.Table:
+    """Timestamps as explicit-UTC text (``2021-01-01 00:00:00+00``): Arrow writes time-zone-aware
+    timestamps to CSV ~20 times slower than it formats them this way, and the ``+00`` keeps COPY
+    from reading them in the session's time zone."""
+    columns = []
+    for column, field_ in zip(rows.columns, rows.schema, strict=True):
+        if pa.types.is_timestamp(field_.type):
+            utc_wall_time = pc.cast(column, pa.timestamp(field_.type.unit))  # values stay UTC
+            column = pc.binary_join_element_wise(pc.cast(utc_wall_time, pa.string()), pa.scalar("+00"), "")
+        columns.append(column)
+    return pa.table(columns, names=rows.column_names)
+
+
+def station_list_batches(
+    content: bytes, task: FileTask, loaded_at: datetime
+) -> Iterator[tuple[pa.Table | None, list[tuple[str | None, str]]]]:
+    rows, rejects = parse_station_list(content)
+    for row in rows:
+        row.update(
+            product=task.product.name,
+            release=task.release,
+            source_file=task.path,
+            file_last_modified=task.remote.last_modified,
+            loaded_at=loaded_at,
+        )
+    schema = pa.schema(
+        [
+            ("station_id", pa.int32()),
+            ("first_observed_on", pa.date32()),
+            ("last_observed_on", pa.date32()),
+            ("height_m", pa.float64()),
+            ("latitude", pa.float64()),
+            ("longitude", pa.float64()),
+            ("station_name", pa.string()),
+            ("state", pa.string()),
+            ("product", pa.string()),
+            ("release", pa.string()),
+            ("source_file", pa.string()),
+            ("file_last_modified", pa.timestamp("us", tz="UTC")),
+            ("loaded_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+    yield pa.Table.from_pylist(rows, schema=schema), list(rejects)
+
+
+def empty_tables() -> Iterator[Any]:
+    """Every raw table with its full schema and no rows, so all tables exist after the first load
+    (dbt's sources must resolve even for products not loaded yet)."""
+    placeholder = FileTask("archive", next(iter(PRODUCTS.values())), "", RemoteFile("", "", None, None), "")
+    for product in PRODUCTS.values():
+        yield dlt.mark.with_table_name(delivery_columns(empty_table(product), placeholder, None, None), product.name)
+    yield dlt.mark.with_table_name(quarantine_rows(placeholder, [], None), "quarantine")
+    yield dlt.mark.with_table_name(Delivery(placeholder, None).table(), "deliveries")
+    yield from (
+        dlt.mark.with_table_name(rows, "station_lists") for rows, _ in station_list_batches(b"", placeholder, None)
+    )

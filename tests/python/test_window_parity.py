@@ -1,0 +1,107 @@
+"""One definition of a rule, whichever language reads it: what dbt's Jinja makes of windows (widening,
+the condition selecting a window's rows, writer-lock keys, product and station lists) is what the
+Python side of the backfill makes of them, for a grid of windows, grains and stations; and the
+products dbt models are the products the loader reads from the seeds."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pytest
+import yaml
+
+from weatherinsight import db
+from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
+from weatherinsight.dwd.settings import PRODUCTS
+from weatherinsight.ops.locks import writer_lock_name
+from weatherinsight.ops.windows import Window, range_predicate
+
+from conftest import dbt_ok, query
+
+WINDOWS = [
+    ("2021-01-01", "2021-04-01"),  # a whole quarter
+    ("2021-02-10", "2021-02-20"),  # inside one quarter
+    ("2020-12-31", "2021-01-02"),  # across a year end
+    ("2021-03-31", "2021-07-01"),  # from a quarter's last day into the next quarter's end
+    ("2019-11-15", "2021-05-01"),  # several quarters, both ends partial
+    ("2020-02-29", "2020-03-01"),  # a leap day
+]
+GRAINS = ("hour", "day", "quarter")
+STATIONS = [None, [1975], [44, 2115]]
+PRODUCT_LISTS = [["wind"], ["air_temperature", "cloud_cover"], "pressure, sun"]
+STATION_LISTS = [[44, 1975], "44, 01975", 2115]
+
+
+@pytest.fixture(scope="module")
+def jinja(server, tmp_path_factory) -> dict:
+    """What the Jinja side makes of the grid (one `dbt run-operation`)."""
+    tmp = tmp_path_factory.mktemp("parity")
+    cases = [
+        {"start": start, "end": end, "grain": grain, "stations": stations,
+         "column_type": "date" if grain == "day" else "timestamptz", "model": f"model_{index}"}
+        for index, ((start, end), grain, stations) in enumerate(
+            (window, grain, stations) for window in WINDOWS for grain in GRAINS for stations in STATIONS
+        )
+    ]  # fmt: skip
+    arguments = {"cases": cases, "product_lists": PRODUCT_LISTS, "station_lists": STATION_LISTS}
+    output = dbt_ok(server, tmp / "target", "run-operation", "window_semantics", "--args", yaml.safe_dump(arguments))
+    return json.loads(re.search(r"window semantics: (\{.*\})", output).group(1))
+
+
+def test_windows_widen_alike(jinja) -> None:
+    for case in jinja["windows"]:
+        window = Window(date.fromisoformat(case["start"]), date.fromisoformat(case["end"]))
+        widened = window.widened(case["grain"])
+        assert case["widened"] == [widened.start.isoformat(), widened.end.isoformat()], case
+
+
+def test_window_conditions_select_the_same_rows(jinja, server) -> None:
+    """Both conditions evaluated on a grid of hours (or days) around every bound, for three stations."""
+    for case in jinja["windows"]:
+        widened = Window(date.fromisoformat(case["start"]), date.fromisoformat(case["end"])).widened(case["grain"])
+        python = range_predicate("t", case["column_type"], widened, case["stations"])
+        conn = db.connect(server)
+        try:
+            with conn.cursor() as cursor:
+                grid = (
+                    "select t, station_id from generate_series(cast(%s as timestamptz) - interval '3 days',"
+                    " cast(%s as timestamptz) + interval '3 days', interval '1 hour') as t,"
+                    " unnest(array[44, 1975, 2115]) as station_id"
+                )
+                if case["column_type"] == "date":
+                    grid = f"select cast(t as date) as t, station_id from ({grid}) as hours"
+                bounds = (f"{widened.start} 00:00:00+00", f"{widened.end} 00:00:00+00")
+                selected = []
+                for condition in (case["condition"], python.as_string(cursor)):
+                    cursor.execute(
+                        f"select t::text, station_id from ({grid}) as g where {condition} order by 1, 2", bounds
+                    )
+                    selected.append(cursor.fetchall())
+        finally:
+            conn.close()
+        assert selected[0] == selected[1], case
+        assert selected[0], case  # the grid reaches into every window
+
+
+def test_writer_lock_keys_are_the_same(jinja, server) -> None:
+    for case in jinja["windows"]:
+        python_name = writer_lock_name("marts", case["model"])
+        (jinja_key, python_key) = query(server, f"select {case['lock_key']}, hashtext(%s)", (python_name,))[0]
+        assert jinja_key == python_key, case
+
+
+def test_product_and_station_lists_parse_alike(jinja) -> None:
+    for value, parsed in zip(PRODUCT_LISTS, jinja["products"], strict=True):
+        assert parsed == [product.name for product in parse_products(value)], value
+    for value, parsed in zip(STATION_LISTS, jinja["stations"], strict=True):
+        python = parse_stations(value if not isinstance(value, int) else str(value))
+        assert sorted(parsed) == sorted(python), value
+    with pytest.raises(LoadRequestError):
+        parse_products(["snow"])
+
+
+def test_dbt_models_the_products_the_loader_reads(jinja) -> None:
+    """Each product of seeds/dwd_products.csv has an hourly fact that names it in meta.product."""
+    assert jinja["known_products"] == sorted(PRODUCTS)
