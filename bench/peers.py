@@ -87,7 +87,9 @@ WHERE precedence_rank = 1
 """
 
 
-def sqlmesh_restatement(connection: db.Connection, tmp: Path, quarter: tuple[date, date], ours_s: float) -> dict:
+def sqlmesh_restatement(
+    connection: db.ConnectionSettings, tmp: Path, quarter: tuple[date, date], ours_s: float
+) -> dict:
     try:
         python = peer_python("sqlmesh")
     except (subprocess.CalledProcessError, OSError) as error:

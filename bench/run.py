@@ -94,7 +94,7 @@ WINDOWS = {
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def scratch_database(server: db.Connection, name: str) -> db.Connection:
+def scratch_database(server: db.ConnectionSettings, name: str) -> db.ConnectionSettings:
     connection = server.with_database(name)
     db.drop_database(connection)
     db.ensure_database(connection)
@@ -119,7 +119,7 @@ def serve(root: Path) -> Iterator[str]:
         server.server_close()
 
 
-def dbt(connection: db.Connection, target: Path, *arguments: str) -> tuple[float, dict[str, float]]:
+def dbt(connection: db.ConnectionSettings, target: Path, *arguments: str) -> tuple[float, dict[str, float]]:
     """Run dbt; wall seconds and each model's execution seconds from run_results.json."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")} | connection.env()
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
@@ -149,7 +149,7 @@ def vars_for(start: date, end: date) -> tuple[str, str]:
 # ---- 1. loader ----------------------------------------------------------------------------------
 
 
-def copy_ceiling(connection: db.Connection, archives: list[Path]) -> tuple[int, float]:
+def copy_ceiling(connection: db.ConnectionSettings, archives: list[Path]) -> tuple[int, float]:
     """Plain COPY of the archives' product files into an unindexed, logged table: (rows, seconds)."""
     columns = ", ".join(f"{m.raw_column} double precision" for m in PRODUCT.measures)
     conn = db.connect(connection)
@@ -203,7 +203,7 @@ def parse_seconds(archives: list[Path]) -> tuple[int, float]:
     return rows, time.perf_counter() - started
 
 
-def run_loader(base_url: str, connection: db.Connection, pipelines_dir: Path) -> dict:
+def run_loader(base_url: str, connection: db.ConnectionSettings, pipelines_dir: Path) -> dict:
     """The real loader, end to end, with dlt's step timings from the pipeline trace."""
     from weatherinsight.dwd.parser import TimeWindow
     from weatherinsight.dwd.service import load_dwd, make_pipeline
@@ -220,7 +220,7 @@ def run_loader(base_url: str, connection: db.Connection, pipelines_dir: Path) ->
     return {"rows": result.rows_loaded, "seconds": seconds, "steps": steps}
 
 
-def bench_loader(server: db.Connection, tmp: Path, scale: Scale) -> dict:
+def bench_loader(server: db.ConnectionSettings, tmp: Path, scale: Scale) -> dict:
     started = time.perf_counter()
     mirror = synth_mirror.generate(tmp / "mirror", scale.loader_stations, scale.loader_years, [PRODUCT.name])
     generated = time.perf_counter() - started
@@ -268,7 +268,7 @@ def memory_child(base_url: str, database: str, pipelines_dir: str) -> None:
     print(json.dumps({"rows": result["rows"], "peak_rss_mib": round(peak_kib / 1024, 1)}))
 
 
-def bench_memory(server: db.Connection, tmp: Path, scale: Scale) -> dict:
+def bench_memory(server: db.ConnectionSettings, tmp: Path, scale: Scale) -> dict:
     """Peak RSS of a load in a fresh process per file size: the parser reads ~100 k lines at a time, so
     memory should grow up to one batch and stay flat beyond it."""
     figures = {}
@@ -298,7 +298,7 @@ def bench_memory(server: db.Connection, tmp: Path, scale: Scale) -> dict:
 # ---- 2. and 3. windowed rebuilds and dbt's overhead ---------------------------------------------
 
 
-def synthesise(connection: db.Connection, stations: int, years: int) -> int:
+def synthesise(connection: db.ConnectionSettings, stations: int, years: int) -> int:
     """raw_dwd.air_temperature with ``stations`` × ``years`` hourly rows of one delivery (SQL-generated:
     the window section measures dbt, not the loader), the other raw tables empty."""
     conn = db.connect(connection)
@@ -337,7 +337,7 @@ def synthesise(connection: db.Connection, stations: int, years: int) -> int:
     return rows
 
 
-def bench_windows(server: db.Connection, tmp: Path, stations: int, years: int) -> dict:
+def bench_windows(server: db.ConnectionSettings, tmp: Path, stations: int, years: int) -> dict:
     connection = scratch_database(server, f"weatherinsight_bench_windows_{stations}")
     started = time.perf_counter()
     rows = synthesise(connection, stations, years)
@@ -369,7 +369,7 @@ def bench_windows(server: db.Connection, tmp: Path, stations: int, years: int) -
     return figures
 
 
-def bench_overhead(connection: db.Connection, tmp: Path, repeats: int) -> dict:
+def bench_overhead(connection: db.ConnectionSettings, tmp: Path, repeats: int) -> dict:
     target = tmp / "target_overhead"
     select = ("--select", *MODELS)
     empty = ("--select", "fct_hourly_air_temperature,tag:none")
@@ -385,7 +385,7 @@ def bench_overhead(connection: db.Connection, tmp: Path, repeats: int) -> dict:
     }
 
 
-def quarter_hourly_wall(connection: db.Connection, tmp: Path) -> float:
+def quarter_hourly_wall(connection: db.ConnectionSettings, tmp: Path) -> float:
     """Our quarter restatement of the hourly fact alone, as a user runs it (wall, dbt start-up included)."""
     target = tmp / "target_peer"
     start, end = WINDOWS["quarter"]
@@ -412,7 +412,7 @@ def model_seconds(models: dict[str, float]) -> float:
     return sum(models.get(name, 0.0) for name in LATE_MODELS)
 
 
-def mart_digest(connection: db.Connection) -> str:
+def mart_digest(connection: db.ConnectionSettings) -> str:
     """md5 over the daily fact and the quarterly marts of the late-delivery section (not the hourly
     facts: hashing millions of rows would cost more than the builds being compared)."""
     conn = db.connect(connection)
@@ -427,7 +427,7 @@ def mart_digest(connection: db.Connection) -> str:
         conn.close()
 
 
-def settle(connection: db.Connection, tables: list[str]) -> None:
+def settle(connection: db.ConnectionSettings, tables: list[str]) -> None:
     """Vacuum the raw tables a load wrote, as autovacuum soon would: the first query to read fresh
     pages sets their hint bits (writing them again), and neither build compared should pay that."""
     conn = db.connect(connection)
@@ -440,7 +440,7 @@ def settle(connection: db.Connection, tables: list[str]) -> None:
         conn.close()
 
 
-def bench_late_deliveries(server: db.Connection, tmp: Path, scale: Scale) -> dict:
+def bench_late_deliveries(server: db.ConnectionSettings, tmp: Path, scale: Scale) -> dict:
     """Plain `dbt build` after late deliveries on a built warehouse, against `--full-refresh` of the
     same data: (a) DWD re-publishes every station's historical archive (new version stamps, same
     values, some quality levels raised), (b) a new station with decades of history, (c) one month

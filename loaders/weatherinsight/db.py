@@ -38,8 +38,9 @@ class DatabaseError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Connection:
-    """Where the warehouse lives."""
+class ConnectionSettings:
+    """Where the warehouse lives and how to log in: the settings of a connection, not a connection
+    (`connect` opens one)."""
 
     host: str
     port: int
@@ -58,8 +59,8 @@ class Connection:
             "PGDATABASE": self.database,
         }
 
-    def with_database(self, database: str) -> Connection:
-        return Connection(self.host, self.port, self.user, self.password, database, self.embedded)
+    def with_database(self, database: str) -> ConnectionSettings:
+        return ConnectionSettings(self.host, self.port, self.user, self.password, database, self.embedded)
 
     @property
     def dlt_credentials(self) -> str:
@@ -98,12 +99,17 @@ def pgdata_dir() -> Path:
 
 
 def external_configured() -> bool:
-    """Whether the user points at a server of their own through the libpq variables."""
-    return bool(os.environ.get("PGHOST"))
+    """Whether the user points at a server of their own through the libpq variables. ``PGHOST`` naming
+    the embedded server's socket folder (what ``eval "$(weatherinsight db env)"`` exports) still
+    means the embedded server, so ``db up`` and ``db down`` work in the shell the README sets up."""
+    host = os.environ.get("PGHOST")
+    if not host:
+        return False
+    return not (host.startswith("/") and Path(host).resolve() == pgdata_dir())
 
 
-def from_env() -> Connection:
-    return Connection(
+def from_env() -> ConnectionSettings:
+    return ConnectionSettings(
         host=os.environ.get("PGHOST", "localhost"),
         port=int(os.environ.get("PGPORT", "5432")),
         user=os.environ.get("PGUSER", os.environ.get("USER", "postgres")),
@@ -120,12 +126,12 @@ def _postmaster_info(pgdata: Path):
     return info if info is not None and info.is_running() else None
 
 
-def embedded_running() -> Connection | None:
+def embedded_running() -> ConnectionSettings | None:
     """The embedded server's connection if it runs, else None (never starts it)."""
     info = _postmaster_info(pgdata_dir())
     if info is None:
         return None
-    return Connection(
+    return ConnectionSettings(
         str(info.socket_dir),
         info.port or 5432,
         EMBEDDED_USER,
@@ -135,7 +141,7 @@ def embedded_running() -> Connection | None:
     )
 
 
-def embedded_up() -> Connection:
+def embedded_up() -> ConnectionSettings:
     """Start the embedded server (or attach to the running one) and make sure the database exists."""
     running = embedded_running()
     if running is None:
@@ -170,7 +176,7 @@ def embedded_down() -> bool:
     return True
 
 
-def resolve(start: bool = True) -> Connection:
+def resolve(start: bool = True) -> ConnectionSettings:
     """The connection every command uses: the libpq variables if set, else the embedded server."""
     if external_configured():
         return from_env()
@@ -182,7 +188,7 @@ def resolve(start: bool = True) -> Connection:
     return running
 
 
-def connect(connection: Connection, database: str | None = None):
+def connect(connection: ConnectionSettings, database: str | None = None):
     """A psycopg2 connection, or DatabaseError with one readable line."""
     try:
         return psycopg2.connect(
@@ -198,7 +204,13 @@ def connect(connection: Connection, database: str | None = None):
         raise DatabaseError(f"cannot connect to {connection.describe()}: {first_line}") from error
 
 
-def ensure_database(connection: Connection) -> None:
+def relation_exists(cursor, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists (a table or view), on an open cursor."""
+    cursor.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',))
+    return bool(cursor.fetchone()[0])
+
+
+def ensure_database(connection: ConnectionSettings) -> None:
     """Create the connection's database when it does not exist yet."""
     admin = connect(connection, database="postgres")
     try:
@@ -211,7 +223,7 @@ def ensure_database(connection: Connection) -> None:
         admin.close()
 
 
-def drop_database(connection: Connection) -> None:
+def drop_database(connection: ConnectionSettings) -> None:
     admin = connect(connection, database="postgres")
     try:
         admin.autocommit = True
@@ -235,7 +247,7 @@ comment on table ops.warehouse is
 """
 
 
-def warehouse_id(connection: Connection) -> str:
+def warehouse_id(connection: ConnectionSettings) -> str:
     """The warehouse's identity: a UUID kept in the warehouse itself (``ops.warehouse``), made on first use.
 
     Loader state is named after it, so two servers, two databases of the same name or a database
@@ -260,7 +272,9 @@ def warehouse_id(connection: Connection) -> str:
 
 
 @contextmanager
-def advisory_lock(connection: Connection, name: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+def advisory_lock(
+    connection: ConnectionSettings, name: str, on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
     """Hold the session-level advisory lock ``name`` in the warehouse for the block (one holder per
     warehouse database); ``on_wait`` is called once when another session holds it and we wait."""
     conn = connect(connection)
@@ -277,11 +291,11 @@ def advisory_lock(connection: Connection, name: str, on_wait: Callable[[], None]
         conn.close()  # ends the session, which releases the lock
 
 
-def export_lines(connection: Connection) -> str:
+def export_lines(connection: ConnectionSettings) -> str:
     """Shell ``export`` lines for ``eval "$(weatherinsight db env)"``."""
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in connection.env().items())
 
 
-def apply_env(connection: Connection) -> None:
+def apply_env(connection: ConnectionSettings) -> None:
     """Point this process and its children (dbt, dlt) at ``connection``."""
     os.environ.update(connection.env())

@@ -16,7 +16,7 @@ class UnknownMart(ValueError):
 
 
 def read_mart(
-    connection: db.Connection, name: str, station_id: int | None = None, limit: int = 12
+    connection: db.ConnectionSettings, name: str, station_id: int | None = None, limit: int = 12
 ) -> tuple[list[str], list[tuple]]:
     """Column names and the newest ``limit`` rows of mart ``name`` (optionally of one station)."""
     conn = db.connect(connection)

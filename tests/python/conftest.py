@@ -89,13 +89,13 @@ def mirror(tmp_path: Path) -> Iterator[Mirror]:
 
 
 @pytest.fixture(scope="session")
-def server() -> db.Connection:
+def server() -> db.ConnectionSettings:
     """The PostgreSQL server under test (started once, left running like `weatherinsight db up`)."""
     return db.resolve(start=True)
 
 
 @pytest.fixture
-def database(server: db.Connection) -> Iterator[db.Connection]:
+def database(server: db.ConnectionSettings) -> Iterator[db.ConnectionSettings]:
     """A fresh, empty database for one test, dropped afterwards."""
     connection = server.with_database(f"wi_test_{uuid.uuid4().hex[:10]}")
     db.ensure_database(connection)
@@ -116,7 +116,7 @@ def http_session():
     return make_client(max_attempts=2, backoff_factor=0.05)
 
 
-def query(connection: db.Connection, sql: str, params: tuple = ()) -> list[tuple]:
+def query(connection: db.ConnectionSettings, sql: str, params: tuple = ()) -> list[tuple]:
     conn = db.connect(connection)
     try:
         with conn.cursor() as cursor:
@@ -126,7 +126,7 @@ def query(connection: db.Connection, sql: str, params: tuple = ()) -> list[tuple
         conn.close()
 
 
-def cli_env(connection: db.Connection, **extra: str) -> dict[str, str]:
+def cli_env(connection: db.ConnectionSettings, **extra: str) -> dict[str, str]:
     """The environment of a command run as a user runs it against ``connection``; session settings
     such as PGTZ pass through (CI runs the suite once with PGTZ=Europe/Berlin)."""
     env = {key: value for key, value in os.environ.items() if key not in db.ENV_VARS}
@@ -142,7 +142,7 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.Com
 
 
 def run_dbt(
-    connection: db.Connection, *args: str, target_path: Path, env: dict[str, str] | None = None
+    connection: db.ConnectionSettings, *args: str, target_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run real dbt in the project against ``connection`` (own target folder per test; ``env`` adds
     variables such as PGTZ or PGOPTIONS to its environment)."""
@@ -165,7 +165,7 @@ PARALLEL_PLANS = (
 
 
 def table_checksum(
-    connection: db.Connection, table: str, exclude: tuple[str, ...] = (), where: str | None = None
+    connection: db.ConnectionSettings, table: str, exclude: tuple[str, ...] = (), where: str | None = None
 ) -> tuple[int, str]:
     """Row count and an order-independent md5 over the rows of ``table`` (minus ``exclude`` columns,
     only rows matching ``where`` if given)."""
@@ -189,7 +189,7 @@ def table_checksum(
     return count, digest
 
 
-def load_ok(mirror: Mirror, connection: db.Connection, pipelines_dir: Path, *arguments: str) -> str:
+def load_ok(mirror: Mirror, connection: db.ConnectionSettings, pipelines_dir: Path, *arguments: str) -> str:
     """`weatherinsight load dwd` from the mirror, as a user runs it; fails the test unless it succeeds."""
     env = cli_env(connection, WEATHERINSIGHT_PIPELINES_DIR=str(pipelines_dir))
     result = run_cli("load", "dwd", "--base-url", mirror.base_url, *arguments, env=env)
@@ -197,7 +197,9 @@ def load_ok(mirror: Mirror, connection: db.Connection, pipelines_dir: Path, *arg
     return result.stdout
 
 
-def dbt_ok(connection: db.Connection, target_path: Path, *arguments: str, env: dict[str, str] | None = None) -> str:
+def dbt_ok(
+    connection: db.ConnectionSettings, target_path: Path, *arguments: str, env: dict[str, str] | None = None
+) -> str:
     """A real dbt command against ``connection``; fails the test unless it succeeds."""
     result = run_dbt(connection, *arguments, target_path=target_path, env=env)
     assert result.returncode == 0, result.stdout[-4000:]

@@ -39,7 +39,7 @@ MARTS = (
 class Ops:
     """One database and one mirror; runs the CLI as a user does."""
 
-    database: db.Connection
+    database: db.ConnectionSettings
     mirror: Mirror
     tmp: Path
 
@@ -141,7 +141,7 @@ def test_plan_skips_complete_windows_and_a_removed_quarter_is_reported_and_refil
     assert 'class="missing" title="precipitation 2021-Q1: missing' in (ops.tmp / "coverage.html").read_text()
     validate = ops.cli("validate", "--products", PRODUCT, *HALF)
     assert validate.returncode == 1
-    assert "precipitation 2021-Q1: missing" in validate.stdout and "problem(s) found" in validate.stderr
+    assert "precipitation 2021-Q1: missing" in validate.stdout and "problem(s) in the warehouse" in validate.stderr
     plan = ops.cli("backfill", "plan", *HALF, "--products", PRODUCT)
     assert "to build: 1 of 2" in plan.stdout
     ops.backfill(*HALF)
@@ -150,7 +150,7 @@ def test_plan_skips_complete_windows_and_a_removed_quarter_is_reported_and_refil
     assert ops.cli("validate", "--products", PRODUCT, *HALF).returncode == 0
 
 
-def query_delete(connection: db.Connection, statement: str) -> int:
+def query_delete(connection: db.ConnectionSettings, statement: str) -> int:
     conn = db.connect(connection)
     try:
         with conn, conn.cursor() as cursor:

@@ -14,7 +14,9 @@ from weatherinsight import db
 from conftest import REPO, cli_env, query
 
 
-def test_bench_smoke_runs_every_section_and_reports_consistent_figures(server: db.Connection, tmp_path: Path) -> None:
+def test_bench_smoke_runs_every_section_and_reports_consistent_figures(
+    server: db.ConnectionSettings, tmp_path: Path
+) -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--out", str(tmp_path)],
         env=cli_env(server),

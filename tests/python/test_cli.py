@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+from pathlib import Path
+
 import pytest
 
-from conftest import cli_env, query, run_cli
+from conftest import REPO, cli_env, query, run_cli
 
 
 def raw_schema_exists(database) -> bool:
@@ -32,7 +37,7 @@ def test_bad_input_is_one_line_and_writes_nothing(mirror, database, tmp_path, ar
 
 
 def test_unreachable_base_url(database, tmp_path) -> None:
-    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path), WEATHERINSIGHT_HTTP_ATTEMPTS="1")
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path), SOURCES__DWD_HOURLY__HTTP_ATTEMPTS="1")
     result = run_cli("load", "dwd", "--base-url", "http://127.0.0.1:9/", env=env)
     assert result.returncode == 1
     assert result.stderr.strip() == (
@@ -64,7 +69,9 @@ def test_load_prints_a_summary_and_a_rerun_loads_nothing(mirror, database, tmp_p
 
 
 def test_dry_run_lists_files_and_writes_nothing(mirror, database, tmp_path) -> None:
-    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"), COLUMNS="200")
+    # piped, with no COLUMNS: file names are not cut to fit 80 columns
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"))
+    env.pop("COLUMNS", None)
     result = run_cli(
         "load", "dwd", "--base-url", mirror.base_url, "--products", "wind", "--stations", "1975", "--dry-run", env=env
     )
@@ -112,7 +119,36 @@ def test_db_env_prints_exports_for_the_configured_server(database) -> None:
     ]
 
 
-def test_db_up_with_pghost_set_uses_that_server(database) -> None:
-    result = run_cli("db", "up", env=cli_env(database))
+def checkout(tmp_path: Path) -> Path:
+    """Another clone of the project (its own .pgdata and loader state)."""
+    root = tmp_path / "clone"
+    (root / ".dlt").mkdir(parents=True)
+    shutil.copy(REPO / "dbt_project.yml", root)
+    shutil.copy(REPO / ".dlt" / "config.toml", root / ".dlt")
+    return root
+
+
+def test_db_up_with_pghost_set_uses_that_server(database, tmp_path) -> None:
+    # run from another clone, whose own embedded server is not the one PGHOST names
+    result = run_cli("db", "up", env=cli_env(database), cwd=checkout(tmp_path))
     assert result.returncode == 0
     assert result.stdout.startswith("PGHOST is set: using PostgreSQL at")
+
+
+def test_db_up_and_down_work_in_the_shell_db_env_sets_up(tmp_path) -> None:
+    """After `eval "$(weatherinsight db env)"` PGHOST names the embedded server's socket folder: that
+    is still the embedded server, which `db down` stops and `db up` starts again."""
+    root = checkout(tmp_path)
+    plain = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    assert run_cli("db", "up", env=plain, cwd=root).returncode == 0
+    try:
+        exports = run_cli("db", "env", env=plain, cwd=root).stdout
+        shell = plain | dict(re.findall(r"export (\w+)=(\S+)", exports))
+        assert shell["PGHOST"] == str((root / ".pgdata").resolve())
+        assert run_cli("db", "down", env=shell, cwd=root).stdout.startswith("stopped embedded PostgreSQL")
+        status = run_cli("db", "status", env=shell, cwd=root)
+        assert status.returncode == 1 and status.stdout.startswith("not running: embedded PostgreSQL")
+        up = run_cli("db", "up", env=shell, cwd=root)
+        assert up.returncode == 0 and up.stdout.startswith("running: embedded PostgreSQL"), up.stdout + up.stderr
+    finally:
+        run_cli("db", "down", env=plain, cwd=root)

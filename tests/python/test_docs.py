@@ -1,15 +1,12 @@
-"""Keep the docs honest: every command has help text and appears in the README; the dbt seed of
-products matches the loader's catalogue."""
+"""Keep the docs honest: every command has help text with an example and appears in the README; the
+README's procedures run as written."""
 
 from __future__ import annotations
-
-import csv
 
 import click
 import pytest
 
 from weatherinsight.cli import cli
-from weatherinsight.dwd.settings import PRODUCTS
 
 from conftest import REPO
 
@@ -28,8 +25,11 @@ COMMANDS = all_commands(cli)
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[path for path, _ in COMMANDS])
-def test_every_command_has_help(path: str, command: click.Command) -> None:
+def test_every_command_has_help_with_an_example(path: str, command: click.Command) -> None:
     assert command.help and len(command.help.strip()) > 20, f"{path} lacks help text"
+    assert "Example" in command.help and "weatherinsight " in command.help.split("Example", 1)[1], (
+        f"{path}'s --help has no example"
+    )
 
 
 @pytest.mark.parametrize("path", [path for path, command in COMMANDS if not isinstance(command, click.Group)])
@@ -41,18 +41,6 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     first_block = readme.split("```bash", 1)[1].split("```", 1)[0]
     assert [line.split()[0:2] for line in first_block.strip().splitlines()] == [["make", "demo"], ["make", "test"]]
-
-
-def test_products_seed_matches_the_loader_catalogue() -> None:
-    with open(REPO / "seeds" / "dwd_products.csv", encoding="utf-8") as handle:
-        seed = {row["product_name"]: row for row in csv.DictReader(handle)}
-    assert set(seed) == set(PRODUCTS)
-    for name, product in PRODUCTS.items():
-        assert (seed[name]["product_code"], seed[name]["dwd_folder"], seed[name]["quality_column"]) == (
-            product.code,
-            product.folder,
-            product.quality_column,
-        )
 
 
 def procedure_commands(heading: str) -> list[str]:
@@ -92,7 +80,7 @@ def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp
 
     env = cli_env(
         database,
-        WEATHERINSIGHT_DWD_BASE_URL=mirror.base_url,
+        SOURCES__DWD_HOURLY__BASE_URL=mirror.base_url,
         WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"),
         DBT_TARGET_PATH=str(tmp_path / "target"),
         DBT_LOG_PATH=str(tmp_path / "logs"),
@@ -112,7 +100,7 @@ def test_readme_backfill_operations_run_as_written_on_the_demo_data(mirror, data
 
     env = cli_env(
         database,
-        WEATHERINSIGHT_DWD_BASE_URL=mirror.base_url,
+        SOURCES__DWD_HOURLY__BASE_URL=mirror.base_url,
         WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"),
         WEATHERINSIGHT_HOME=str(REPO),
         COLUMNS="200",

@@ -32,7 +32,7 @@ class Checkout:
 
     root: Path
     home: Path
-    connection: db.Connection | None = None  # None: its own embedded server
+    connection: db.ConnectionSettings | None = None  # None: its own embedded server
 
     def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("PG", "WEATHERINSIGHT"))}
@@ -53,7 +53,7 @@ class Checkout:
             text=True,
         )
 
-    def embedded(self) -> db.Connection:
+    def embedded(self) -> db.ConnectionSettings:
         """This checkout's own embedded server (started like `weatherinsight db up` there)."""
         subprocess.run(
             [str(VENV_BIN / "weatherinsight"), "db", "up"], cwd=self.root, env=self.env(), check=True, timeout=120
@@ -63,7 +63,9 @@ class Checkout:
             capture_output=True, text=True, timeout=60,
         ).stdout  # fmt: skip
         values = dict(re.findall(r"export (\w+)=(\S+)", info))
-        return db.Connection(values["PGHOST"], int(values["PGPORT"]), values["PGUSER"], "embedded", TWIN_DATABASE, True)
+        return db.ConnectionSettings(
+            values["PGHOST"], int(values["PGPORT"]), values["PGUSER"], "embedded", TWIN_DATABASE, True
+        )
 
 
 TWIN_DATABASE = f"wi_twin_{uuid.uuid4().hex[:8]}"
@@ -79,17 +81,17 @@ def fetched(output: str) -> int:
     return int(re.search(r"files fetched: (\d+)", output).group(1))
 
 
-def raw_rows(connection: db.Connection) -> dict[str, int]:
+def raw_rows(connection: db.ConnectionSettings) -> dict[str, int]:
     return {table: query(connection, f"select count(*) from raw_dwd.{table}")[0][0] for table in EXPECTED_ROWS}
 
 
-def fresh(connection: db.Connection) -> None:
+def fresh(connection: db.ConnectionSettings) -> None:
     db.drop_database(connection)
     db.ensure_database(connection)
 
 
 @pytest.fixture
-def checkouts(tmp_path: Path, server: db.Connection):
+def checkouts(tmp_path: Path, server: db.ConnectionSettings):
     """Two clones sharing one home folder: the first loads into the test server, the second into
     an embedded server of its own; both warehouses' databases have the same name."""
     home = tmp_path / "home"

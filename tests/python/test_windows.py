@@ -12,6 +12,7 @@ import pytest
 
 from weatherinsight import db
 from weatherinsight.dwd.settings import HOURLY_PATH
+from weatherinsight.ops.locks import writer_lock_name
 
 from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, dbt_ok, load_ok, query, run_dbt, table_checksum
 
@@ -31,7 +32,7 @@ TABLES = tuple(TIME_COLUMN)
 class Warehouse:
     """One database, one mirror: load deliveries and build with real dbt, as a user would."""
 
-    database: db.Connection
+    database: db.ConnectionSettings
     mirror: Mirror
     tmp: Path
 
@@ -223,7 +224,7 @@ def test_a_second_writer_waits_for_the_first_instead_of_interleaving(warehouse: 
     holder = db.connect(warehouse.database)
     holder.autocommit = False
     with holder.cursor() as cursor:
-        cursor.execute("select pg_advisory_xact_lock(hashtext('weatherinsight.writer:marts.fct_hourly_wind'))")
+        cursor.execute("select pg_advisory_xact_lock(hashtext(%s))", (writer_lock_name("marts", "fct_hourly_wind"),))
     env = cli_env(warehouse.database)
     second = subprocess.Popen(
         [str(VENV_BIN / "dbt"), "run", "--select", "fct_hourly_wind", "--vars",

@@ -10,7 +10,14 @@ from weatherinsight.cli.common import user_errors
 
 @click.group("db")
 def db_group() -> None:
-    """Start, stop and locate the warehouse database."""
+    """Start, stop and locate the warehouse database.
+
+    \b
+    Example:
+      weatherinsight db up
+      eval "$(weatherinsight db env)"
+      weatherinsight db down
+    """
 
 
 @db_group.command("up")

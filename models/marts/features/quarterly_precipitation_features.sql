@@ -6,9 +6,9 @@
     main_measure='precipitation_mm',
     measures=[],
     extra=[
-        {'expression': 'sum(precipitation_mm)', 'name': 'precipitation_total_mm'},
+        {'expression': 'sum(precipitation_mm)', 'name': 'precipitation_mm_total'},
         {'expression': 'count(case when precipitation_mm > 0 then 1 end)', 'name': 'wet_hours'},
-        {'expression': 'max(precipitation_mm)', 'name': 'precipitation_max_hourly_mm'},
-        {'expression': 'avg(precipitation_mm)', 'name': 'precipitation_mean_hourly_mm'},
+        {'expression': 'max(precipitation_mm)', 'name': 'precipitation_mm_max'},
+        {'expression': 'avg(precipitation_mm)', 'name': 'precipitation_mm_mean'},
     ],
 ) }}
