@@ -160,28 +160,55 @@ def query_delete(connection: db.ConnectionSettings, statement: str) -> int:
         conn.close()
 
 
-def test_killed_run_resumes_and_ends_identical_to_a_full_rebuild(ops: Ops) -> None:
+def start_and_wait_for_a_published_window(ops: Ops) -> subprocess.Popen:
+    """A year's backfill in its own process group, once its first window is published."""
     command = [str(VENV_BIN / "weatherinsight"), "backfill", "run", "--base-url", ops.mirror.base_url,
                "--products", PRODUCT, *YEAR]  # fmt: skip
-    victim = subprocess.Popen(command, env=ops.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
-    try:
-        published = 0
-        for _ in range(600):  # bounded: at most ~5 minutes
-            if victim.poll() is not None:
-                break
-            try:
-                published = query(ops.database, "select count(*) from ops.backfill_windows where layer = 'marts' "
-                                                "and status = 'succeeded'")[0][0]  # fmt: skip
-            except Exception:  # noqa: BLE001 - the ledger does not exist until the run creates it
-                published = 0
-            if published >= 1:
-                break
-            time.sleep(0.5)
-        assert victim.poll() is None and published >= 1, "the run ended before it could be killed mid-way"
-    finally:
-        os.killpg(victim.pid, signal.SIGKILL)  # the run and its dbt: no chance to clean up
-        victim.wait()
+    victim = subprocess.Popen(command, env=ops.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)  # fmt: skip
+    published = 0
+    for _ in range(600):  # bounded: at most ~5 minutes
+        if victim.poll() is not None:
+            break
+        try:
+            published = query(ops.database, "select count(*) from ops.backfill_windows where layer = 'marts' "
+                                            "and status = 'succeeded'")[0][0]  # fmt: skip
+        except Exception:  # noqa: BLE001 - the ledger does not exist until the run creates it
+            published = 0
+        if published >= 1:
+            break
+        time.sleep(0.5)
+    if victim.poll() is not None or published < 1:
+        os.killpg(victim.pid, signal.SIGKILL)
+        pytest.fail("the run ended before it could be stopped mid-way")
+    return victim
+
+
+def dbt_workers_of(ops: Ops) -> list[int]:
+    """Process ids of dbt workers serving this test's database."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"weatherinsight.ops.dbt_worker" in command and any(
+            part.endswith(f"/{ops.database.database}".encode()) for part in command
+        ):
+            found.append(int(entry.name))
+    return found
+
+
+def test_killed_run_resumes_and_ends_identical_to_a_full_rebuild(ops: Ops) -> None:
+    victim = start_and_wait_for_a_published_window(ops)
+    assert dbt_workers_of(ops), "the run builds its windows in a dbt worker"
+    os.kill(victim.pid, signal.SIGKILL)  # the run only: its dbt worker must not outlive it
+    victim.wait()
+    for _ in range(100):
+        if not dbt_workers_of(ops):
+            break
+        time.sleep(0.1)
+    assert not dbt_workers_of(ops), "a dbt worker outlived its killed run"
     killed_run = query(ops.database, "select run_id, status from ops.backfill_runs")[0]
     assert killed_run[1] == "running"  # what a kill leaves behind; the next command notices
 
@@ -210,6 +237,25 @@ def test_killed_run_resumes_and_ends_identical_to_a_full_rebuild(ops: Ops) -> No
            "+fct_daily_weather", "--exclude-resource-type", "test", "unit_test")  # fmt: skip
     assert resumed_sums == {table: table_checksum(ops.database, table, where=where) for table, where in in_year.items()}
     assert resumed_sums["marts.fct_hourly_precipitation"][0] > 6000
+
+
+def test_ctrl_c_stops_the_run_between_windows_and_resume_finishes_it(ops: Ops) -> None:
+    victim = start_and_wait_for_a_published_window(ops)
+    os.killpg(victim.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the run and its dbt worker
+    _, stderr = victim.communicate(timeout=300)
+    assert victim.returncode != 0
+    run_id, status, error = query(ops.database, "select run_id, status, error from ops.backfill_runs")[0]
+    assert status == "failed" and error.startswith("interrupted"), (status, error)
+    assert not dbt_workers_of(ops)
+    # no window is left running, and no audit schema behind
+    assert query(ops.database, "select count(*) from ops.backfill_windows where status = 'running'") == [(0,)]
+    assert query(ops.database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
+    resumed = ops.cli("backfill", "resume", "--base-url", ops.mirror.base_url)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    statuses = query(ops.database, "select distinct status from ops.backfill_windows where run_id = %s "
+                                   "and layer = 'marts'", (ops.last_run()[0],))  # fmt: skip
+    assert statuses in ([], [("succeeded",)])
+    assert ops.cli("validate", *YEAR).returncode == 0
 
 
 def test_a_window_failing_its_tests_leaves_the_published_marts_byte_identical(ops: Ops) -> None:

@@ -1,26 +1,78 @@
-"""``weatherinsight dbt``: run dbt in the project against the resolved database."""
+"""``weatherinsight dbt``: run dbt in the project against the resolved database.
+
+A window build (``build``, ``run``, ``test`` or ``compile`` whose ``--vars`` set only window vars)
+runs in this process on a manifest parsed without vars (:mod:`weatherinsight.ops.dbt_session`),
+so changing the window does not make dbt parse the whole project again; anything else runs the
+``dbt`` command as it is."""
 
 from __future__ import annotations
 
 import subprocess
 
 import click
+import yaml
 
 from weatherinsight import db
 from weatherinsight.cli.common import user_errors
 from weatherinsight.ops.dbt import dbt_executable
+
+#: subcommands and options the in-process path knows; any other option runs dbt as a subprocess
+IN_PROCESS_COMMANDS = ("build", "run", "test", "compile")
+#: options taking values (every value up to the next option), and flags
+VALUE_OPTIONS = ("--select", "-s", "--exclude", "--threads", "--indirect-selection", "--resource-type",
+                 "--exclude-resource-type")  # fmt: skip
+FLAG_OPTIONS = ("--full-refresh", "-f", "--fail-fast", "-x", "--quiet", "-q")
+
+
+def window_invocation(dbt_args: tuple[str, ...]) -> tuple[list[str], dict] | None:
+    """(arguments without ``--vars``, the vars) when the command can run on a manifest parsed
+    without vars; None when it must run as the plain dbt command."""
+    from weatherinsight.ops.dbt_session import RUNTIME_VARS
+
+    if not dbt_args or dbt_args[0] not in IN_PROCESS_COMMANDS:
+        return None
+    arguments, variables, taking_values = [dbt_args[0]], None, False
+    rest = iter(dbt_args[1:])
+    for argument in rest:
+        if argument == "--vars":
+            try:
+                variables = yaml.safe_load(next(rest))
+            except Exception:  # noqa: BLE001 - dbt reports bad vars in its own words
+                return None
+            taking_values = False
+            continue
+        if argument.startswith("-"):
+            if argument not in VALUE_OPTIONS + FLAG_OPTIONS:
+                return None
+            taking_values = argument in VALUE_OPTIONS
+        elif not taking_values:
+            return None
+        arguments.append(argument)
+    if not isinstance(variables, dict) or not variables or set(variables) - RUNTIME_VARS:
+        return None
+    return arguments, variables
 
 
 @click.command("dbt", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 @user_errors()
 def dbt_command(dbt_args: tuple[str, ...]) -> None:
-    """Run dbt with the warehouse's connection (starting the embedded server when needed).
+    """Run dbt with the warehouse's connection (starting the embedded server when needed). A window
+    build (--vars with start_date, end_date, products, stations) skips dbt's re-parse of the project.
 
     Example: weatherinsight dbt build --select marts --vars '{start_date: 2021-01-01, end_date: 2021-04-01}'
     """
     connection = db.resolve(start=True)
     db.apply_env(connection)
-    root = db.project_root()
-    completed = subprocess.run([dbt_executable(), *dbt_args], cwd=root, check=False)
-    raise SystemExit(completed.returncode)
+    window = window_invocation(dbt_args)
+    if window is None:
+        completed = subprocess.run([dbt_executable(), *dbt_args], cwd=db.project_root(), check=False)
+        raise SystemExit(completed.returncode)
+    from weatherinsight.ops.dbt_session import DbtSession
+    from weatherinsight.ops.dbt_worker import parse_folder
+
+    arguments, variables = window
+    result = DbtSession(parse_folder(connection.database)).invoke(arguments, variables=variables)
+    if result.returncode == 2:
+        click.echo(f"Error: {result.first_error_line()}", err=True)
+    raise SystemExit(result.returncode)

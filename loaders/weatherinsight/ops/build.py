@@ -8,7 +8,8 @@ from pathlib import Path
 
 from weatherinsight import db
 from weatherinsight.ops.catalogue import MARTS_SCHEMA, Catalogue, MartModel
-from weatherinsight.ops.dbt import DbtResult, run_dbt
+from weatherinsight.ops.dbt import DbtResult
+from weatherinsight.ops.dbt_worker import DbtWorker
 from weatherinsight.ops.errors import BackfillFailed
 from weatherinsight.ops.windows import Window
 
@@ -18,7 +19,7 @@ class PrepareFailed(BackfillFailed):
 
 
 def ensure_relations(
-    connection: db.ConnectionSettings, catalogue: Catalogue, run_dir: Path, refresh_stations: bool
+    connection: db.ConnectionSettings, worker: DbtWorker, catalogue: Catalogue, run_dir: Path, refresh_stations: bool
 ) -> None:
     """Build what a window build reads but does not build, where missing: seeds, staging views, the
     station snapshot and dimension, and the windowed marts (created empty)."""
@@ -36,15 +37,14 @@ def ensure_relations(
                 exclude = ["--exclude", *catalogue.models]
                 # seeds, views, the station snapshot and dimension; their tests run in the user's own builds
                 no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-                result = run_dbt(connection, ["build", *exclude, *no_tests], run_dir / "prepare")
+                result = worker.run(["build", *exclude, *no_tests], run_dir / "prepare")
                 if not result.ok:
                     problems = "; ".join(result.problems()[:3]) or result.first_error_line()
                     raise PrepareFailed(f"preparing the project failed: {problems}")
             if missing_marts:
                 # a windowed build of a missing model creates it with the window's rows: none here
                 # (dbt's --empty cannot be used: its limit-0 subqueries break `ref(...) as alias`)
-                result = run_dbt(
-                    connection,
+                result = worker.run(
                     ["run", "--select", *missing_marts],
                     run_dir / "create",
                     variables={"start_date": "1900-01-01", "end_date": "1900-01-02"},
@@ -56,7 +56,7 @@ def ensure_relations(
 
 
 def build_window(
-    connection: db.ConnectionSettings,
+    worker: DbtWorker,
     models: Sequence[MartModel],
     window: Window,
     products: Sequence[str],
@@ -66,8 +66,7 @@ def build_window(
 ) -> DbtResult:
     """`dbt build` of ``models`` for ``window`` into ``audit_schema`` (the `audit_schema` var sends the
     windowed marts there), with the data tests that guard their rows."""
-    return run_dbt(
-        connection,
+    return worker.run(
         [
             "build",
             "--select",

@@ -1,6 +1,7 @@
-"""dbt invocations for backfills: a subprocess per call (dbt is not re-entrant in one process and a
-killed run must take its dbt with it), each with its own target folder so parallel windows never
-share dbt's artifacts, its output kept in a log file."""
+"""dbt invocations and what they did. :func:`run_dbt` runs dbt as a subprocess (for one-off calls);
+window builds go through :mod:`weatherinsight.ops.dbt_worker`, which keeps the parsed project. Each
+call has its own target folder so parallel windows never share dbt's artifacts, its output kept in a
+log file."""
 
 from __future__ import annotations
 
@@ -29,6 +30,48 @@ class DbtResult:
     log_path: Path
     invocation_id: str | None = None
     results: list[dict] = field(default_factory=list)
+    #: wall seconds of the invocation, and of dbt executing its nodes and hooks (None when unknown)
+    seconds: float = 0.0
+    execution_seconds: float | None = None
+    #: seconds spent parsing the project for this invocation (0 when a parsed manifest served it)
+    parse_seconds: float = 0.0
+
+    @classmethod
+    def from_runner(cls, outcome, target_path, log_path, invocation_id: str, seconds: float) -> DbtResult:
+        """From a `dbtRunner` result: dbt's exit codes are 0 (success), 1 (a node failed), 2 (dbt
+        could not run)."""
+        execution = outcome.result if hasattr(outcome.result, "results") else None
+        returncode = 0 if outcome.success else (1 if execution is not None else 2)
+        result = cls(returncode, target_path, log_path, invocation_id, seconds=seconds)
+        if execution is not None:
+            result.execution_seconds = execution.elapsed_time
+            result.results = [
+                {
+                    "unique_id": item.node.unique_id,
+                    "status": str(item.status),
+                    "failures": item.failures,
+                    "message": item.message,
+                    "rows_affected": (item.adapter_response or {}).get("rows_affected"),
+                    "seconds": item.execution_time,
+                }
+                for item in execution.results
+            ]
+        if outcome.exception is not None:
+            result.results.append({"unique_id": "dbt.invocation", "status": "error", "message": str(outcome.exception)})
+        return result
+
+    def to_json(self) -> dict:
+        return {
+            **{key: getattr(self, key) for key in ("returncode", "invocation_id", "results", "seconds")},
+            **{key: getattr(self, key) for key in ("execution_seconds", "parse_seconds")},
+            "target_path": str(self.target_path) if self.target_path else None,
+            "log_path": str(self.log_path) if self.log_path else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> DbtResult:
+        paths = {key: Path(data[key]) if data.get(key) else None for key in ("target_path", "log_path")}
+        return cls(**{**data, **paths})
 
     @property
     def ok(self) -> bool:
@@ -48,6 +91,10 @@ class DbtResult:
             if result["unique_id"].startswith("test.")
         ]
 
+    def model_seconds(self) -> float:
+        """Seconds dbt spent executing models (not tests, not hooks)."""
+        return sum(r.get("seconds") or 0.0 for r in self.results if r["unique_id"].startswith("model."))
+
     def problems(self) -> list[str]:
         """One short line per failed test or errored node."""
         return [
@@ -61,6 +108,8 @@ class DbtResult:
         for result in self.results:
             if result["status"] in ("error", "runtime error") and result.get("message"):
                 return result["message"].strip().splitlines()[0]
+        if self.log_path is None:
+            return f"dbt exited with code {self.returncode}"
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:

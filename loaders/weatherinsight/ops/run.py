@@ -9,7 +9,8 @@ Per window (a batch: one time window, the products that need it):
 2. stage the published rows of the window's quarters of every model involved in
    ``audit_r<run>_b<batch>`` (:mod:`weatherinsight.ops.publish`);
 3. ``dbt build`` the products' hourly facts and their downstream marts there, with window vars and
-   every data test that guards the rows (:mod:`weatherinsight.ops.build`);
+   every data test that guards the rows (:mod:`weatherinsight.ops.build`), in a dbt worker that
+   parsed the project once for the whole run (:mod:`weatherinsight.ops.dbt_worker`);
 4. if every test passed: publish in one transaction (replaced rows kept in ``ops_backup``, ledger
    windows succeeded with row counts and checksums); else leave the marts untouched and mark the
    windows failed with the failing tests. Test results land in ``ops.data_quality_results``.
@@ -32,6 +33,7 @@ from weatherinsight.ops.build import build_window, ensure_relations
 from weatherinsight.ops.catalogue import Catalogue, backfill_target, load_catalogue
 from weatherinsight.ops.changes import forget_audit_changes
 from weatherinsight.ops.dbt import DbtResult
+from weatherinsight.ops.dbt_worker import DbtWorkers
 from weatherinsight.ops.errors import BackfillFailed
 from weatherinsight.ops.ledger import AUDIT_PREFIX, BUSY, NOW, Ledger
 from weatherinsight.ops.locks import WindowBusy, WindowLocks, window_lock_keys
@@ -50,6 +52,8 @@ class BatchOutcome:
     rows_built: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    #: where the window's wall time went: stage, parse, dbt (its models, tests), publish, other
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,9 +108,11 @@ def run_backfill(
             summary.load_seconds = time.perf_counter() - started
             catalogue = load_catalogue(connection)
             run_dir = backfill_target(connection.database, f"run_{run_id}")
-            ensure_relations(connection, catalogue, run_dir, refresh_stations=station_rows > 0)
-            summary.plan = make_plan(connection, request, ledger, catalogue)
-            _build_batches(Runner(connection, ledger, run_id, request, catalogue), summary, progress)
+            with DbtWorkers(connection, run_dir, request.parallel) as workers:
+                ensure_relations(connection, workers.first, catalogue, run_dir, refresh_stations=station_rows > 0)
+                summary.plan = make_plan(connection, request, ledger, catalogue)
+                runner = Runner(connection, ledger, run_id, request, catalogue, workers)
+                _build_batches(runner, summary, progress)
             summary.seconds = time.perf_counter() - started
             failed = summary.windows_failed > 0
             ledger.finish_run(
@@ -145,16 +151,24 @@ def _build_batches(runner: Runner, summary: RunSummary, progress: BackfillProgre
     ledger.set_run_plan(runner.run_id, len(plan.entries), plan.estimated_seconds)
     progress.started(plan)
 
+    stopping = threading.Event()
+
     def run_group(group: list[int]) -> None:
         for batch in group:
+            if stopping.is_set():  # Ctrl-C or a failed lane: start no further window
+                return
             outcome = runner.batch(batch, batches[batch], window_ids[batch])
             with runner.ledger_lock:
                 summary.outcomes.append(outcome)
             progress.batch_done(outcome)
 
     with ThreadPoolExecutor(max_workers=request.parallel) as pool:
-        for future in as_completed([pool.submit(run_group, group) for group in _groups(batches)]):
-            future.result()
+        try:
+            for future in as_completed([pool.submit(run_group, group) for group in _groups(batches)]):
+                future.result()
+        except BaseException:
+            stopping.set()
+            raise
 
 
 def _groups(batches: dict[int, list[WindowPlan]]) -> list[list[int]]:
@@ -169,10 +183,16 @@ class Runner:
     """Executes a plan's batches for one run: locks, stage, build, test, publish or fail."""
 
     def __init__(
-        self, connection: db.ConnectionSettings, ledger: Ledger, run_id: int, request: Request, catalogue: Catalogue
+        self,
+        connection: db.ConnectionSettings,
+        ledger: Ledger,
+        run_id: int,
+        request: Request,
+        catalogue: Catalogue,
+        workers: DbtWorkers,
     ) -> None:
         self.connection, self.ledger, self.run_id, self.request = connection, ledger, run_id, request
-        self.catalogue = catalogue
+        self.catalogue, self.workers = catalogue, workers
         self.run_dir = backfill_target(connection.database, f"run_{run_id}")
         self.ledger_lock = threading.Lock()
 
@@ -195,16 +215,27 @@ class Runner:
             keys = window_lock_keys([model.name for model in selected], window)
             with WindowLocks(conn, keys, what, self.request.wait):
                 self.ledger_do(self.ledger.update_windows, ids, status="running", started_at=NOW)
+                staged = time.perf_counter()
                 stage_audit_schema(conn, audit, selected + self.catalogue.inputs(selected), window)
+                outcome.timings["stage"] = time.perf_counter() - staged
                 target = self.run_dir / f"batch_{batch}"
-                result = build_window(self.connection, selected, window, products, self.request.stations, audit, target)
+                with self.workers.lane() as worker:
+                    result = build_window(worker, selected, window, products, self.request.stations, audit, target)
+                outcome.timings.update(
+                    parse=result.parse_seconds,
+                    dbt=result.seconds - result.parse_seconds,
+                    dbt_execution=result.execution_seconds or 0.0,
+                    models=result.model_seconds(),
+                )
                 self.ledger_do(
                     self.ledger.record_test_results,
                     self.run_id, batch, products, window.start, window.end, result.invocation_id, result.tests(),
                 )  # fmt: skip
                 outcome.seconds = time.perf_counter() - started
                 if result.ok:
+                    published = time.perf_counter()
                     outcome.rows_built = self._publish(conn, audit, entries, ids, result, started)
+                    outcome.timings["publish"] = time.perf_counter() - published
                     outcome.ok = True
                 else:
                     outcome.problems = result.problems() or [result.first_error_line()]
