@@ -54,7 +54,8 @@ from weatherinsight.dwd.indexes import ensure_raw_indexes
 from weatherinsight.dwd.settings import PRODUCTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import peers  # noqa: E402 - bench/ is not a package
+import backfills  # noqa: E402 - bench/ is not a package
+import peers  # noqa: E402
 import synth_mirror  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,11 +78,13 @@ class Scale:
     repeats: int
     #: (stations, years) of the synthetic mirror of the late-delivery section, and the new station's years
     late: tuple[int, int, int]
+    #: windows of the many-window backfill (quarters up to the end of 2023)
+    backfill_windows: int
 
 
 SCALES = {
-    "full": Scale("full", 30, 6, (1, 12, 68), ((114, 10), (228, 10)), 3, (24, 20, 70)),
-    "smoke": Scale("smoke", 2, 1, (1, 2), ((2, 10), (4, 10)), 1, (2, 3, 4)),
+    "full": Scale("full", 30, 6, (1, 12, 68), ((114, 10), (228, 10)), 3, (24, 20, 70), 40),
+    "smoke": Scale("smoke", 2, 1, (1, 2), ((2, 10), (4, 10)), 1, (2, 3, 4), 8),
 }
 WINDOWS = {
     "day": (date(2019, 5, 15), date(2019, 5, 16)),
@@ -385,16 +388,6 @@ def bench_overhead(connection: db.ConnectionSettings, tmp: Path, repeats: int) -
     }
 
 
-def quarter_hourly_wall(connection: db.ConnectionSettings, tmp: Path) -> float:
-    """Our quarter restatement of the hourly fact alone, as a user runs it (wall, dbt start-up included)."""
-    target = tmp / "target_peer"
-    start, end = WINDOWS["quarter"]
-    dbt(connection, target, "run", "--select", MODELS[0], *vars_for(start, end))  # parse with these vars
-    return statistics.median(
-        dbt(connection, target, "run", "--select", MODELS[0], *vars_for(start, end))[0] for _ in range(2)
-    )
-
-
 # ---- 5. late deliveries --------------------------------------------------------------------------
 
 LATE_PRODUCTS = ["air_temperature", "wind"]
@@ -501,7 +494,7 @@ def bench_late_deliveries(server: db.ConnectionSettings, tmp: Path, scale: Scale
                     name: [round(plain.get(name, 0.0), 2), round(full.get(name, 0.0), 2)] for name in LATE_MODELS
                 },
             }
-    db.drop_database(connection)
+    results["connection"] = connection  # the backfill section runs on this warehouse next
     return results
 
 
@@ -562,13 +555,55 @@ def print_report(results: dict) -> None:
         table.add_row(name, f"{scenario['rows_loaded']:,}", f"{scenario['plain_models_s']}",
                       f"{scenario['full_models_s']}", f"{scenario['plain_over_full']:.3f}", target)  # fmt: skip
     console.print(table)
+    print_backfills(results["backfills"], results["peers"].get("SQLMesh", {}))
     overhead = results["overhead"]
     table = measure_table("dbt overhead and peers")
     table.add_row("no-op dbt run (median)", f"{overhead['noop_s']} s")
     table.add_row("empty selection (dbt's bare overhead)", f"{overhead['empty_selection_s']} s")
     table.add_row("no-op / bare (target ≤ 1.5)", f"{overhead['noop_over_empty']}")
     for name, peer in results["peers"].items():
-        table.add_row(name, peer.get("summary", ""))
+        if "summary" in peer:
+            table.add_row(name, peer["summary"])
+    console.print(table)
+
+
+def print_backfills(figures: dict, sqlmesh: dict) -> None:
+    table = Table(title="backfill windows (weatherinsight backfill run; seconds per window, median after the first)")
+    for column in ("backfill", "windows", "wall s", "window s", "parse s", "stage s", "dbt s", "dbt executing s",
+                   "models s", "publish s", "overhead s (target ≤ 1)", "wall − models s"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for name in ("four_windows", "many_windows"):
+        entry = figures[name]
+        for label, window in (("first", entry["first_window"]), ("median", entry["median_window"])):
+            table.add_row(
+                f"{name.replace('_', ' ')} ({label})",
+                str(entry["windows"]),
+                f"{entry['wall_s']}",
+                *(f"{window[key]}" for key in ("wall_s", "parse_s", "stage_s", "dbt_s", "dbt_execution_s",
+                                               "models_s", "publish_s", "overhead_s", "wall_minus_models_s")),
+            )  # fmt: skip
+    console.print(table)
+    table = measure_table("a year and a quarter, wall seconds as a user runs them")
+    year = figures["year"]
+    table.add_row("year by quarter: weatherinsight backfill run", f"{year['backfill_by_quarter_s']} s")
+    table.add_row("year: one windowed dbt build (same models)", f"{year['dbt_build_year_s']} s")
+    table.add_row("year: weatherinsight dbt build --vars (in process)", f"{year['weatherinsight_dbt_build_year_s']} s")
+    table.add_row("backfill by quarter / one dbt build (target ≤ 1)", f"{year['backfill_over_dbt_build']}")
+    quarter = figures["quarter_restatement"]
+    table.add_row("quarter of the hourly fact: weatherinsight dbt run --vars", f"{quarter['weatherinsight_dbt_s']} s")
+    table.add_row("quarter of the hourly fact: dbt run --vars (re-parse)", f"{quarter['plain_dbt_s']} s")
+    if "quarter_s" in sqlmesh:
+        table.add_row(
+            "SQLMesh: quarter restated / year in 4 batches",
+            f"{sqlmesh['quarter_s']} s / {sqlmesh['year_s']} s (initial {sqlmesh['initial_backfill_s']} s)",
+        )
+        table.add_row(
+            "ours / SQLMesh: quarter (target < 1)", f"{quarter['weatherinsight_dbt_s'] / sqlmesh['quarter_s']:.2f}"
+        )
+        table.add_row("ours / SQLMesh: year by quarter (target < 1)",
+                      f"{year['backfill_by_quarter_s'] / sqlmesh['year_s']:.2f}")  # fmt: skip
+    elif "summary" in sqlmesh:
+        table.add_row("SQLMesh", sqlmesh["summary"])
     console.print(table)
 
 
@@ -597,10 +632,10 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="wi-bench-") as folder:
         tmp = Path(folder)
-        console.print("[bold]1/5 loader[/] (synthetic mirror on 127.0.0.1 -> raw tables; plain COPY beside it)")
+        console.print("[bold]1/6 loader[/] (synthetic mirror on 127.0.0.1 -> raw tables; plain COPY beside it)")
         results["loader"] = bench_loader(server, tmp, scale)
         results["memory"] = bench_memory(server, tmp, scale)
-        console.print("[bold]2/5 windowed rebuilds[/] (day, month, quarter, year vs --full-refresh)")
+        console.print("[bold]2/6 windowed rebuilds[/] (day, month, quarter, year vs --full-refresh)")
         results["windows"] = []
         first = None
         for stations, years in scale.tables:
@@ -612,22 +647,24 @@ def main() -> None:
             else:
                 db.drop_database(connection)
         console.print(
-            "[bold]3/5 late deliveries[/] (plain build vs --full-refresh after re-releases, a new station, a fix)"
+            "[bold]3/6 late deliveries[/] (plain build vs --full-refresh after re-releases, a new station, a fix)"
         )
         results["late"] = bench_late_deliveries(server, tmp, scale)
-        console.print("[bold]4/5 dbt overhead[/] (no-op run vs empty selection)")
+        late = results["late"].pop("connection")
+        console.print("[bold]4/6 backfills[/] (per-window overhead, a year by quarter, a quarter restated)")
+        results["backfills"] = backfills.bench_backfills(late, tmp, scale.backfill_windows)
+        console.print("[bold]5/6 dbt overhead[/] (no-op run vs empty selection)")
         results["overhead"] = bench_overhead(first, tmp, scale.repeats)
-        console.print("[bold]5/5 peers[/]")
+        console.print("[bold]6/6 peers[/]")
         if arguments.no_peers or arguments.smoke:
             results["peers"] = {"skipped": {"summary": "skipped (--smoke or --no-peers)"}}
         else:
-            ours = quarter_hourly_wall(first, tmp)
             results["peers"] = {
-                "weatherinsight quarter restatement (hourly fact, wall)": {"seconds": round(ours, 2),
-                                                                            "summary": f"{ours:.1f} s"},
-                "SQLMesh": peers.sqlmesh_restatement(first, tmp, WINDOWS["quarter"], ours),
+                "SQLMesh": peers.sqlmesh_restatements(late, tmp, {"quarter": backfills.QUARTER,
+                                                                  "year": backfills.YEAR}),
                 "wetterdienst": peers.wetterdienst_parse(tmp / "mirror", results["loader"]),
             }  # fmt: skip
+        db.drop_database(late)
         db.drop_database(first)
     results["total_s"] = round(time.perf_counter() - started, 1)
     print_report(results)

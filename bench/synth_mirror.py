@@ -61,7 +61,8 @@ def _value(column: str, kind: str, hour_index: int, rng: random.Random, offset: 
     value = low + (high - low) * min(max(seasonal, 0.0), 1.0)
     if kind == "int":
         return f"{int(round(value)):>4d}"
-    return f"{value + offset:>6.1f}"
+    # the station's offset moves the value, never out of its plausible range (the marts' range tests)
+    return f"{min(max(value + offset, low), high):>6.1f}"
 
 
 def _produkt(product: Product, station: int, first: datetime, last: datetime, quality, offset: float, seed: int):

@@ -103,12 +103,13 @@ def run_backfill(
         ledger.reap()
         run_id = ledger.start_run("run", request.arguments())
         summary = RunSummary(run_id, plan=BackfillPlan(request, [], [], 0.0, False))
+        run_dir = backfill_target(connection.database, f"run_{run_id}")
         try:
-            summary.rows_loaded, station_rows = load_raw(connection, ledger, run_id, request, progress)
-            summary.load_seconds = time.perf_counter() - started
-            catalogue = load_catalogue(connection)
-            run_dir = backfill_target(connection.database, f"run_{run_id}")
             with DbtWorkers(connection, run_dir, request.parallel) as workers:
+                workers.start_parsing()  # dbt starts and parses while raw loads and the plan is made
+                summary.rows_loaded, station_rows = load_raw(connection, ledger, run_id, request, progress)
+                summary.load_seconds = time.perf_counter() - started
+                catalogue = load_catalogue(connection)
                 ensure_relations(connection, workers.first, catalogue, run_dir, refresh_stations=station_rows > 0)
                 summary.plan = make_plan(connection, request, ledger, catalogue)
                 runner = Runner(connection, ledger, run_id, request, catalogue, workers)
