@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
+from weatherinsight.dwd import parser
 from weatherinsight.dwd.parser import (
     ParseError,
     TimeWindow,
@@ -214,3 +215,37 @@ print(rows, pa.default_memory_pool().max_memory())
         assert rows == 567298 * copies
         peaks[copies] = peak
     assert peaks[4] <= peaks[1] * 1.1, peaks
+
+
+ALL_ARCHIVES = sorted(path.relative_to(HOURLY).as_posix() for path in HOURLY.rglob("stundenwerte_*.zip"))
+FOLDER_PRODUCT = {product.folder: name for name, product in PRODUCTS.items()}
+
+
+@pytest.mark.parametrize("relative", ALL_ARCHIVES)
+def test_clean_chunks_read_straight_into_types_as_the_row_checks_read_them(relative: str, monkeypatch) -> None:
+    """Every sample archive gives the same table and rejects whether its clean chunks are read
+    straight into typed columns or checked field by field."""
+    product = FOLDER_PRODUCT[relative.split("/")[0]]
+    station = int(relative.rsplit("/", 1)[1].split("_")[2])
+    fast = parse_archive(relative, product, station)
+    monkeypatch.setattr(parser, "_clean_batch", lambda *args: None)
+    checked = parse_archive(relative, product, station)
+    assert fast[0].equals(checked[0]) and fast[1] == checked[1]
+
+
+@pytest.mark.parametrize("value", ["1e5", "0x10", "+5", "nan", "inf", "5.", ".5", "-.5", "", "1.2.3", "12:00"])
+def test_a_number_is_read_alike_by_both_readers(value: str) -> None:
+    """Odd number forms in a measure are accepted or rejected alike in a clean-looking chunk (read
+    straight into types) and beside a bad row (the chunk is checked field by field)."""
+    header = "STATIONS_ID;MESS_DATUM;QN_3;   F;   D;eor"
+    odd = f"       1975;2021010101;    3;{value:>6}; 100;eor"
+    alone = list(parse_product_file(product_file(header, odd), PRODUCTS["wind"], 1975))
+    bad = "       1975;2021;    3;   5.0; 100;eor"
+    with_bad = list(parse_product_file(product_file(header, odd, bad), PRODUCTS["wind"], 1975))
+    rows = [row for batch in alone for row in batch.table.to_pylist()]
+    assert rows == [row for batch in with_bad for row in batch.table.to_pylist()]
+    assert len(rows) == (1 if value in ("5.", ".5", "-.5") else 0)
+    reasons = [reason for batch in alone for _, reason in batch.rejects]
+    assert sorted(reasons + ["MESS_DATUM is not YYYYMMDDHH"]) == sorted(
+        reason for batch in with_bad for _, reason in batch.rejects
+    )

@@ -22,7 +22,9 @@ from weatherinsight.dwd.settings import BATCH_ROWS, MISSING_VALUE, Product
 
 UTC = timezone.utc
 _INT_PATTERN = r"^-?\d+$"
-_FLOAT_PATTERN = r"^-?\d+(\.\d+)?$"
+#: a decimal number as Arrow reads one (``5.`` and ``.5`` included), so rows read straight into
+#: typed columns and rows checked field by field accept the same values
+_FLOAT_PATTERN = r"^-?(\d+\.?\d*|\.\d+)$"
 _MESS_DATUM_PATTERN = r"^\d{10}$"
 ARCHIVE_NAME = re.compile(
     r"^stundenwerte_(?P<code>[A-Z0-9]+)_(?P<station>\d{5})_"
@@ -147,6 +149,13 @@ def parse_product_file(
         chunk = b"".join(lines)
         if not chunk.strip():
             continue
+        fast = _clean_batch(chunk, len(lines), names, positional, product, measures, station_id)
+        if fast is not None:
+            typed, stations, mess_datum = fast
+            row_numbers = pa.array(range(rows_read + 1, rows_read + typed.num_rows + 1), pa.int64())
+            rows_read += typed.num_rows
+            yield _assembled(typed, stations, mess_datum, row_numbers, product, measures, mez_periods, windows, [])
+            continue
         batch = pacsv.read_csv(
             io.BytesIO(chunk),
             read_options=read_options,
@@ -212,11 +221,88 @@ def _typed_batch(
         raw = raw.filter(pc.invert(foreign))
         stations = pc.cast(raw["STATIONS_ID"], pa.int32())
 
-    local = pc.strptime(raw["MESS_DATUM"], format="%Y%m%d%H", unit="s")
+    typed = {product.quality_column: pc.cast(raw[product.quality_column], pa.int16())}
+    for name, measure in measures.items():
+        typed[name] = raw[name] if measure.kind == "text" else pc.cast(raw[name], _ARROW_TYPES[measure.kind])
+    return _assembled(
+        pa.table(typed), stations, raw["MESS_DATUM"], raw["source_row_number"], product, measures, mez_periods,
+        windows, rejects,
+    )  # fmt: skip
+
+
+_ARROW_TYPES = {"float": pa.float64(), "int": pa.int32()}
+#: what a clean chunk of a numeric product file holds besides each line's "eor"
+_NUMERIC_BYTES = b"0123456789;.- \r\n"
+
+
+def _clean_batch(
+    chunk: bytes,
+    lines: int,
+    names: list[str],
+    positional: list[str],
+    product: Product,
+    measures: dict,
+    station_id: int,
+) -> tuple[pa.Table, pa.Array, pa.Array] | None:
+    """The chunk read straight into typed columns when every row is clean — only digits, signs,
+    decimal points and the ``eor`` marks, every field converting, the archive's station throughout,
+    10-digit ``MESS_DATUM`` — as (quality and measures, station ids, ``MESS_DATUM`` as text); None
+    otherwise, and the row checks find what is wrong. Products with text measures always take the
+    checks. Twice as fast as checking every field against a pattern, with the same result."""
+    if any(measure.kind == "text" for measure in measures.values()):
+        return None
+    if chunk.translate(None, _NUMERIC_BYTES) != b"eor" * lines:  # no exponents, hex, nan, inf, plus signs
+        return None
+    types = {"STATIONS_ID": pa.int32(), "MESS_DATUM": pa.int64(), product.quality_column: pa.int16()}
+    types.update({name: _ARROW_TYPES[measure.kind] for name, measure in measures.items()})
+    column_types = {positional[index]: types.get(name, pa.string()) for index, name in enumerate(names)}
+    invalid: list[int] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append(1)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(chunk),
+            read_options=pacsv.ReadOptions(column_names=positional, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=";", invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types=column_types, null_values=[], strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid:
+        return None
+    table = table.drop_columns([positional[-1]]).rename_columns(names)
+    mess_datum = table["MESS_DATUM"]
+    in_range = pc.and_(pc.greater_equal(mess_datum, 1_000_000_000), pc.less_equal(mess_datum, 9_999_999_999))
+    floats = [table[name] for name, measure in measures.items() if measure.kind == "float"]
+    if (
+        invalid
+        or not pc.all(in_range).as_py()
+        or not pc.all(pc.equal(table["STATIONS_ID"], station_id)).as_py()
+        or any(not pc.all(pc.is_finite(values)).as_py() for values in floats)
+    ):
+        return None
+    typed = table.select([product.quality_column, *measures])
+    return typed, table["STATIONS_ID"], pc.cast(mess_datum, pa.string())
+
+
+def _assembled(
+    typed: pa.Table,
+    stations: pa.Array,
+    mess_datum: pa.Array,
+    row_numbers: pa.Array,
+    product: Product,
+    measures: dict,
+    mez_periods: Sequence[tuple[int, int]],
+    windows: Sequence[TimeWindow],
+    rejects: list[tuple[str, str]],
+) -> ParsedBatch:
+    """The output batch from typed columns: UTC observation times, -999 as NULL, rows in ``windows``."""
+    local = pc.strptime(mess_datum, format="%Y%m%d%H", unit="s")
     observed = pc.cast(local, pa.int64())
     if mez_periods:
-        hours = pc.cast(raw["MESS_DATUM"], pa.int64())
-        in_mez = pa.array([False] * raw.num_rows, pa.bool_())
+        hours = pc.cast(mess_datum, pa.int64())
+        in_mez = pa.array([False] * len(mess_datum), pa.bool_())
         for first, last in mez_periods:
             inside = pc.and_(pc.greater_equal(hours, first * 100), pc.less_equal(hours, last * 100 + 23))
             in_mez = pc.or_(in_mez, inside)
@@ -226,16 +312,15 @@ def _typed_batch(
     columns: dict[str, pa.Array] = {
         "station_id": stations,
         "observed_at": observed_at,
-        "quality_level": _nullify(pc.cast(raw[product.quality_column], pa.int16())),
+        "quality_level": _nullify(typed[product.quality_column]),
     }
     for name, measure in measures.items():
+        values = typed[name]
         if measure.kind == "text":
-            values = raw[name]
             columns[measure.raw_column] = pc.if_else(pc.equal(values, MISSING_VALUE), None, values)
         else:
-            arrow_type = pa.float64() if measure.kind == "float" else pa.int32()
-            columns[measure.raw_column] = _nullify(pc.cast(raw[name], arrow_type))
-    columns["source_row_number"] = raw["source_row_number"]
+            columns[measure.raw_column] = _nullify(values)
+    columns["source_row_number"] = row_numbers
     table = pa.table(columns)
     return ParsedBatch(table.filter(_window_mask(table["observed_at"], windows)), rejects)
 
