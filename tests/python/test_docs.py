@@ -13,7 +13,9 @@ from conftest import REPO
 
 def all_commands(group: click.Group, prefix: str = "weatherinsight") -> list[tuple[str, click.Command]]:
     found = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the top group imports its commands when asked
+        command = group.get_command(context, name)
         path = f"{prefix} {name}"
         found.append((path, command))
         if isinstance(command, click.Group):

@@ -14,7 +14,6 @@ import click
 from rich.console import Console
 
 from weatherinsight import db
-from weatherinsight.dwd.service import configured_base_url
 
 log = logging.getLogger("weatherinsight")
 
@@ -73,10 +72,17 @@ class IsoDate(click.ParamType):
 
 ISO_DATE = IsoDate()
 
+
+def _configured_base_url() -> str:
+    from weatherinsight.dwd.service import configured_base_url  # dlt: imported only by commands that load
+
+    return configured_base_url()
+
+
 #: where DWD data is fetched from, for every command that loads
 base_url_option = click.option(
     "--base-url",
-    default=configured_base_url,
+    default=_configured_base_url,
     show_default="https://opendata.dwd.de/, or [sources.dwd_hourly] base_url in .dlt/config.toml",
     help="DWD open-data root, or a mirror laid out the same way (also: SOURCES__DWD_HOURLY__BASE_URL).",
 )
