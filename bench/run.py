@@ -272,7 +272,7 @@ def memory_child(base_url: str, database: str, pipelines_dir: str) -> None:
 
 
 def bench_memory(server: db.ConnectionSettings, tmp: Path, scale: Scale) -> dict:
-    """Peak RSS of a load in a fresh process per file size: the parser reads ~100 k lines at a time, so
+    """Peak RSS of a load in a fresh process per file size: the parser reads ~20 k lines at a time, so
     memory should grow up to one batch and stay flat beyond it."""
     figures = {}
     for years in scale.memory_years:
