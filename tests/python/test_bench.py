@@ -46,8 +46,17 @@ def test_bench_smoke_runs_every_section_and_reports_consistent_figures(
     assert all(scenario["plain_equals_full_refresh"] for scenario in late.values())
     # the corrected month: the loader takes the one corrected archive again (500 days), nothing else
     assert late["c) one month of one station corrected"]["rows_loaded"] == 500 * 24
+    backfills = figures["backfills"]
+    # every window of both backfills published, each with a split of its wall time that adds up
+    assert (backfills["four_windows"]["windows"], backfills["many_windows"]["windows"]) == (4, 8)
+    for entry in (backfills["four_windows"], backfills["many_windows"]):
+        window = entry["median_window"]
+        assert 0 < window["models_s"] <= window["dbt_execution_s"] <= window["dbt_s"] <= window["wall_s"]
+        assert window["parse_s"] == 0  # the worker parsed once, before the windows
+    assert backfills["year"]["backfill_by_quarter_s"] > 0 and backfills["year"]["dbt_build_year_s"] > 0
+    assert backfills["quarter_restatement"]["weatherinsight_dbt_s"] > 0
     assert figures["overhead"]["noop_s"] > 0 and figures["overhead"]["empty_selection_s"] > 0
-    assert "loader / COPY" in result.stdout and "no-op / bare" in result.stdout
+    assert "loader / COPY" in result.stdout and "no-op / bare" in result.stdout and "overhead s" in result.stdout
     leftovers = [
         name for (name,) in query(server, "select datname from pg_database where datname like 'weatherinsight_bench%%'")
     ]
