@@ -280,6 +280,17 @@ def test_a_window_failing_its_tests_leaves_the_published_marts_byte_identical(op
     assert query(ops.database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
 
 
+def test_two_lanes_build_the_same_marts_as_one(ops: Ops) -> None:
+    """`--parallel 2`: two dbt workers build the year's quarters at once, each in its own audit
+    schema; the marts end identical to a run with one lane."""
+    ops.backfill(*YEAR, "--parallel", "2")
+    assert [status for _, status, _ in ops.windows(ops.last_run()[0])] == ["succeeded"] * 4
+    two_lanes = ops.checksums()
+    ops.backfill(*YEAR, "--force", "--no-load")
+    assert ops.checksums() == two_lanes
+    assert query(ops.database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
+
+
 def test_a_forced_reprocess_is_undone_by_restore(ops: Ops) -> None:
     ops.backfill(*HALF)
     before = ops.checksums()
