@@ -14,7 +14,7 @@ from weatherinsight.cli.dbt_command import window_invocation
 from weatherinsight.ops.dbt_session import RUNTIME_VARS, DbtSession, route_to_audit, vars_argument, windowed_marts
 from weatherinsight.ops.dbt_worker import DbtWorker
 
-from conftest import REPO, cli_env, dbt_ok, load_ok, query, run_cli, run_dbt
+from conftest import REPO, cli_env, dbt_ok, load_ok, query, run_cli, run_dbt, table_checksum
 
 #: every var a window build sets, with values that would show if one changed the parse
 WINDOW_VARS = {
@@ -154,6 +154,9 @@ def test_weatherinsight_dbt_builds_a_window_like_dbt(wind, tmp_path) -> None:
     plain = run_dbt(database, "build", *select, "--vars", window, target_path=tmp_path / "plain")
     assert plain.returncode == 0, plain.stdout[-3000:]
     assert query(database, "select count(*), sum(wind_speed_ms) from marts.fct_hourly_wind") == ours
+    before = table_checksum(database, "marts.fct_hourly_wind")
     bad = run_cli("dbt", "build", *select, "--vars", "{start_date: 2021-04-01, end_date: 2021-01-01}",
                   env=cli_env(database), cwd=tmp_path)  # fmt: skip
-    assert bad.returncode != 0
+    assert bad.returncode == 2
+    assert "end_date 2021-01-01 is not after start_date 2021-04-01" in bad.stdout
+    assert table_checksum(database, "marts.fct_hourly_wind") == before  # stopped before any SQL

@@ -73,6 +73,4 @@ def dbt_command(dbt_args: tuple[str, ...]) -> None:
 
     arguments, variables = window
     result = DbtSession(parse_folder(connection.database)).invoke(arguments, variables=variables)
-    if result.returncode == 2:
-        click.echo(f"Error: {result.first_error_line()}", err=True)
-    raise SystemExit(result.returncode)
+    raise SystemExit(result.returncode)  # dbt has printed what went wrong, as `dbt` does
