@@ -140,16 +140,10 @@ def parse_product_file(
         quoted_strings_can_be_null=False,
     )
     rows_read = 0
-    while True:
-        # whole lines, about batch_rows of them: pyarrow's own streaming reader read ahead
-        # without bound, so memory grew with the file; this keeps it flat
-        lines = stream.readlines(batch_rows * 48)
-        if not lines:
-            break
-        chunk = b"".join(lines)
+    for chunk in _line_blocks(stream, batch_rows * 48):
         if not chunk.strip():
             continue
-        fast = _clean_batch(chunk, len(lines), names, positional, product, measures, station_id)
+        fast = _clean_batch(chunk, names, positional, product, measures, station_id)
         if fast is not None:
             typed, stations, mess_datum = fast
             row_numbers = pa.array(range(rows_read + 1, rows_read + typed.num_rows + 1), pa.int64())
@@ -173,6 +167,26 @@ def parse_product_file(
         yield _typed_batch(raw, product, measures, station_id, mez_periods, windows, rejects)
     if invalid_rows:  # rows rejected after the last batch was read
         yield ParsedBatch(empty_table(product), invalid_rows[:])
+
+
+def _line_blocks(stream: io.BufferedIOBase, size: int) -> Iterator[bytes]:
+    """Whole lines, about ``size`` bytes at a time (pyarrow's own streaming reader read ahead without
+    bound, so memory grew with the file; this keeps it flat). Reads blocks, not lines: a zip
+    member's ``readline`` runs in Python, line by line, at a third of the parser's speed."""
+    rest = b""
+    while True:
+        block = stream.read(size)
+        if not block:
+            if rest:
+                yield rest
+            return
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:  # no line end yet: a line longer than a block
+            rest = block
+            continue
+        rest = block[cut:]
+        yield block[:cut]
 
 
 def _check(raw: pa.Table, column: str, pattern: str, reason: str) -> tuple[pa.Array, str]:
@@ -237,7 +251,6 @@ _NUMERIC_BYTES = b"0123456789;.- \r\n"
 
 def _clean_batch(
     chunk: bytes,
-    lines: int,
     names: list[str],
     positional: list[str],
     product: Product,
@@ -251,7 +264,7 @@ def _clean_batch(
     checks. Twice as fast as checking every field against a pattern, with the same result."""
     if any(measure.kind == "text" for measure in measures.values()):
         return None
-    if chunk.translate(None, _NUMERIC_BYTES) != b"eor" * lines:  # no exponents, hex, nan, inf, plus signs
+    if chunk.translate(None, _NUMERIC_BYTES).replace(b"eor", b""):  # exponents, hex, nan, inf, plus signs…
         return None
     types = {"STATIONS_ID": pa.int32(), "MESS_DATUM": pa.int64(), product.quality_column: pa.int16()}
     types.update({name: _ARROW_TYPES[measure.kind] for name, measure in measures.items()})
