@@ -164,8 +164,11 @@ def start_and_wait_for_a_published_window(ops: Ops) -> subprocess.Popen:
     """A year's backfill in its own process group, once its first window is published."""
     command = [str(VENV_BIN / "weatherinsight"), "backfill", "run", "--base-url", ops.mirror.base_url,
                "--products", PRODUCT, *YEAR]  # fmt: skip
+    # Ctrl-C as in a terminal: a test run started in the background (nohup, CI) ignores SIGINT, and
+    # the run would inherit that
     victim = subprocess.Popen(command, env=ops.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)  # fmt: skip
+                              text=True, start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     published = 0
     for _ in range(600):  # bounded: at most ~5 minutes
         if victim.poll() is not None:
