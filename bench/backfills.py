@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from weatherinsight import db
 from weatherinsight.ops.catalogue import load_catalogue
+from weatherinsight.ops.dbt import dbt_environment
 from weatherinsight.ops.request import Request
 from weatherinsight.ops.run import run_backfill
 
@@ -33,16 +33,10 @@ BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _env(connection: db.ConnectionSettings) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")} | connection.env()
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    return env
-
-
 def timed(connection: db.ConnectionSettings, *command: str) -> float:
     """Wall seconds of a command run as a user runs it (from the repository, against ``connection``)."""
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, env=_env(connection), capture_output=True, text=True)
+    result = subprocess.run(command, cwd=REPO, env=dbt_environment(connection), capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")

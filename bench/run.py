@@ -52,6 +52,7 @@ from rich.table import Table
 from weatherinsight import db
 from weatherinsight.dwd.indexes import ensure_raw_indexes
 from weatherinsight.dwd.settings import PRODUCTS
+from weatherinsight.ops.dbt import dbt_environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backfills  # noqa: E402 - bench/ is not a package
@@ -124,8 +125,7 @@ def serve(root: Path) -> Iterator[str]:
 
 def dbt(connection: db.ConnectionSettings, target: Path, *arguments: str) -> tuple[float, dict[str, float]]:
     """Run dbt; wall seconds and each model's execution seconds from run_results.json."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")} | connection.env()
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env = dbt_environment(connection)
     started = time.perf_counter()
     result = subprocess.run(
         [DBT, *arguments, "--target-path", str(target), "--log-path", str(target / "logs")],

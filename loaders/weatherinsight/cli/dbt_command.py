@@ -15,6 +15,8 @@ import yaml
 from weatherinsight import db
 from weatherinsight.cli.common import user_errors
 from weatherinsight.ops.dbt import dbt_executable
+from weatherinsight.ops.dbt_session import RUNTIME_VARS, DbtSession
+from weatherinsight.ops.dbt_worker import parse_folder
 
 #: subcommands and options the in-process path knows; any other option runs dbt as a subprocess
 IN_PROCESS_COMMANDS = ("build", "run", "test", "compile")
@@ -27,8 +29,6 @@ FLAG_OPTIONS = ("--full-refresh", "-f", "--fail-fast", "-x", "--quiet", "-q")
 def window_invocation(dbt_args: tuple[str, ...]) -> tuple[list[str], dict] | None:
     """(arguments without ``--vars``, the vars) when the command can run on a manifest parsed
     without vars; None when it must run as the plain dbt command."""
-    from weatherinsight.ops.dbt_session import RUNTIME_VARS
-
     if not dbt_args or dbt_args[0] not in IN_PROCESS_COMMANDS:
         return None
     arguments, variables, taking_values = [dbt_args[0]], None, False
@@ -68,9 +68,6 @@ def dbt_command(dbt_args: tuple[str, ...]) -> None:
     if window is None:
         completed = subprocess.run([dbt_executable(), *dbt_args], cwd=db.project_root(), check=False)
         raise SystemExit(completed.returncode)
-    from weatherinsight.ops.dbt_session import DbtSession
-    from weatherinsight.ops.dbt_worker import parse_folder
-
     arguments, variables = window
     result = DbtSession(parse_folder(connection.database)).invoke(arguments, variables=variables)
     raise SystemExit(result.returncode)  # dbt has printed what went wrong, as `dbt` does

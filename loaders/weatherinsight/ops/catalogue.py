@@ -15,7 +15,7 @@ from pathlib import Path
 from psycopg2 import sql
 
 from weatherinsight import db
-from weatherinsight.ops.dbt import run_dbt
+from weatherinsight.ops.dbt import backfill_target, run_dbt
 from weatherinsight.ops.errors import BackfillFailed
 from weatherinsight.ops.windows import Window, range_predicate
 
@@ -98,11 +98,6 @@ class Catalogue:
     def ordered(self, names: set[str]) -> list[MartModel]:
         order = {"hour": 0, "day": 1, "quarter": 2}
         return sorted((self.models[name] for name in names), key=lambda model: (order[model.grain], model.name))
-
-
-def backfill_target(*parts: str) -> Path:
-    """dbt artifacts of backfills: ``target/backfill/...`` (one folder per database, run and window)."""
-    return db.project_root() / "target" / "backfill" / Path(*parts)
 
 
 def load_catalogue(connection: db.ConnectionSettings) -> Catalogue:

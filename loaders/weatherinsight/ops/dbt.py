@@ -118,6 +118,20 @@ class DbtResult:
         return errors[-1] if errors else f"dbt exited with code {self.returncode} (see {self.log_path})"
 
 
+def backfill_target(*parts: str) -> Path:
+    """dbt artifacts of backfills: ``target/backfill/...`` (one folder per database, run and window)."""
+    return db.project_root() / "target" / "backfill" / Path(*parts)
+
+
+def dbt_environment(connection: db.ConnectionSettings) -> dict[str, str]:
+    """This process's environment for a dbt process against ``connection``: its PG* variables
+    (which profiles.yml reads) replace ours, and dbt sends no usage statistics."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env.update(connection.env())
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    return env
+
+
 def venv_executable(name: str) -> str:
     """A console script installed beside this Python (dbt, dlt), else the one on PATH."""
     return shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name) or name
@@ -136,9 +150,7 @@ def run_dbt(
     command = [dbt_executable(), *arguments, "--target-path", str(target_path), "--log-path", str(target_path)]
     if variables:
         command += ["--vars", yaml.safe_dump(variables, default_flow_style=True, width=10_000).strip()]
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-    env.update(connection.env())
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env = dbt_environment(connection)
     log.info("dbt: %s", " ".join(command))
     with log_path.open("w") as out:
         completed = subprocess.run(command, cwd=db.project_root(), env=env, stdout=out, stderr=subprocess.STDOUT)

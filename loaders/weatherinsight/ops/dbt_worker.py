@@ -24,14 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from weatherinsight import db
-from weatherinsight.ops.dbt import DbtResult
+from weatherinsight.ops.dbt import DbtResult, backfill_target, dbt_environment
 
 log = logging.getLogger(__name__)
 
 
 def parse_folder(database: str) -> Path:
     """dbt's partial-parse state for the workers of one database (it depends on the profile)."""
-    return db.project_root() / "target" / "backfill" / "parse" / database
+    return backfill_target("parse", database)
 
 
 class DbtWorker:
@@ -47,9 +47,7 @@ class DbtWorker:
 
     def _start(self) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-        env.update(self.connection.env())
-        env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        env = dbt_environment(self.connection)
         with (self.log_dir / "worker.out").open("ab") as errors:
             return subprocess.Popen(
                 [sys.executable, "-m", "weatherinsight.ops.dbt_worker", str(parse_folder(self.connection.database))],
@@ -115,14 +113,10 @@ class DbtWorker:
             answer = self._ask(
                 {"command": "invoke", "arguments": arguments, "target_path": str(target_path), "variables": variables}
             )
-            if answer is None:
-                message = self._lost()
+            if answer is None or "error" in answer:
+                message = self._lost() if answer is None else answer["error"]
                 result = DbtResult(2, target_path, target_path / "dbt.out")
                 result.results = [{"unique_id": "dbt.worker", "status": "error", "message": message}]
-                return result
-            if "error" in answer:
-                result = DbtResult(2, target_path, target_path / "dbt.out")
-                result.results = [{"unique_id": "dbt.worker", "status": "error", "message": answer["error"]}]
                 return result
             return DbtResult.from_json(answer)
 

@@ -30,9 +30,9 @@ from psycopg2 import sql
 from weatherinsight import db
 from weatherinsight.dwd.service import load_dwd, make_window, parse_products
 from weatherinsight.ops.build import build_window, ensure_relations
-from weatherinsight.ops.catalogue import Catalogue, backfill_target, load_catalogue
+from weatherinsight.ops.catalogue import Catalogue, load_catalogue
 from weatherinsight.ops.changes import forget_audit_changes
-from weatherinsight.ops.dbt import DbtResult
+from weatherinsight.ops.dbt import DbtResult, backfill_target
 from weatherinsight.ops.dbt_worker import DbtWorkers
 from weatherinsight.ops.errors import BackfillFailed
 from weatherinsight.ops.ledger import AUDIT_PREFIX, BUSY, NOW, Ledger
