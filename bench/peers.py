@@ -64,25 +64,26 @@ MODEL (
   grain (station_id, observed_at)
 );
 
--- the same delivery precedence as the dbt model (macros/deliveries.sql), over the same raw table
+-- the same delivery precedence as the dbt model (macros/deliveries.sql), over the same raw tables
 SELECT station_id, observed_at, temperature_c, relative_humidity_pct, quality_level, release, source_file
 FROM (
   SELECT
-    station_id,
-    observed_at,
-    tt_tu AS temperature_c,
-    rf_tu AS relative_humidity_pct,
-    quality_level,
-    release,
-    source_file,
+    raw.station_id,
+    raw.observed_at,
+    raw.tt_tu AS temperature_c,
+    raw.rf_tu AS relative_humidity_pct,
+    raw.quality_level,
+    deliveries.release,
+    deliveries.source_file,
     ROW_NUMBER() OVER (
-      PARTITION BY station_id, observed_at
-      ORDER BY quality_level DESC NULLS LAST, CASE release WHEN 'historical' THEN 2 ELSE 1 END DESC,
-        file_created_at DESC NULLS LAST, file_last_modified DESC NULLS LAST,
-        CAST(_dlt_load_id AS NUMERIC) DESC, source_row_number DESC
+      PARTITION BY raw.station_id, raw.observed_at
+      ORDER BY raw.quality_level DESC NULLS LAST, CASE deliveries.release WHEN 'historical' THEN 2 ELSE 1 END DESC,
+        deliveries.file_created_at DESC NULLS LAST, deliveries.file_last_modified DESC NULLS LAST,
+        CAST(raw._dlt_load_id AS NUMERIC) DESC, deliveries.source_file DESC, raw.source_row_number DESC
     ) AS precedence_rank
-  FROM raw_dwd.air_temperature
-  WHERE observed_at BETWEEN @start_ts AND @end_ts
+  FROM raw_dwd.air_temperature AS raw
+  INNER JOIN raw_dwd.deliveries AS deliveries ON raw.delivery_id = deliveries.delivery_id
+  WHERE raw.observed_at BETWEEN @start_ts AND @end_ts
 ) AS ranked
 WHERE precedence_rank = 1
 """

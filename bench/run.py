@@ -312,8 +312,13 @@ def synthesise(connection: db.ConnectionSettings, stations: int, years: int) -> 
             """
             create table raw_dwd.air_temperature (
                 station_id integer, observed_at timestamptz, quality_level smallint, tt_tu double precision,
-                rf_tu double precision, source_row_number bigint, release varchar, source_file varchar,
+                rf_tu double precision, source_row_number bigint, delivery_id bigint,
+                _dlt_load_id varchar(64) not null
+            );
+            create table raw_dwd.deliveries (
+                delivery_id bigint, product varchar, station_id integer, release varchar, source_file varchar,
                 file_size bigint, file_last_modified timestamptz, file_created_at timestamptz,
+                first_observed_at timestamptz, last_observed_at timestamptz, row_count bigint,
                 loaded_at timestamptz, _dlt_load_id varchar(64) not null
             )
             """
@@ -323,13 +328,19 @@ def synthesise(connection: db.ConnectionSettings, stations: int, years: int) -> 
             insert into raw_dwd.air_temperature
             select
                 station, hour, 3, round((10 + 8 * sin(extract(epoch from hour) / 5e6) + random() * 4)::numeric, 1),
-                round((70 + random() * 25)::numeric, 0), row_number() over (), 'historical',
-                'air_temperature/historical/synthetic_' || station || '.zip', 1, now(), now(), now(), '1700000000.0'
-            from generate_series(1, %s) as station,
-                generate_series('2011-01-01 00:00+00'::timestamptz, %s::timestamptz - interval '1 hour',
-                                interval '1 hour') as hour
+                round((70 + random() * 25)::numeric, 0), row_number() over (), station, '1700000000.0'
+            from generate_series(1, %(stations)s) as station,
+                generate_series('2011-01-01 00:00+00'::timestamptz, %(end)s::timestamptz - interval '1 hour',
+                                interval '1 hour') as hour;
+            -- one historical archive per station, delivered in one load
+            insert into raw_dwd.deliveries
+            select
+                station, 'air_temperature', station, 'historical',
+                'air_temperature/historical/synthetic_' || station || '.zip', 1, now(), now(),
+                '2011-01-01 00:00+00', %(end)s::timestamptz - interval '1 hour', 0, now(), '1700000000.0'
+            from generate_series(1, %(stations)s) as station
             """,
-            (stations, datetime(2011 + years, 1, 1, tzinfo=timezone.utc)),
+            {"stations": stations, "end": datetime(2011 + years, 1, 1, tzinfo=timezone.utc)},
         )
         cursor.execute("select count(*) from raw_dwd.air_temperature")
         rows = cursor.fetchone()[0]

@@ -22,21 +22,25 @@
     cast({{ column }} as numeric)
 {%- endmacro %}
 
-{#- The delivery columns every DWD staging model exposes after its measures. -#}
+{#- The delivery columns every DWD staging model exposes after its measures: the row's own
+    quality and position, and the facts of its delivery (`raw_dwd.deliveries`, one row per archive
+    and load, joined by `delivery_id`; the raw rows no longer repeat them). Every column is
+    qualified, so the join stays unambiguous. -#}
 {% macro dwd_delivery_columns() -%}
         -- quality
-        cast(quality_level as smallint) as quality_level,
+        cast(source.quality_level as smallint) as quality_level,
 
         -- delivery
-        release,
-        case release when 'historical' then 2 else 1 end as release_rank,
-        source_file,
-        source_row_number,
-        file_size as file_size_bytes,
-        file_created_at,
-        file_last_modified,
-        cast(_dlt_load_id as numeric) as load_id,
+        deliveries.release,
+        case deliveries.release when 'historical' then 2 else 1 end as release_rank,
+        deliveries.source_file,
+        source.source_row_number,
+        deliveries.file_size as file_size_bytes,
+        deliveries.file_created_at,
+        deliveries.file_last_modified,
+        cast(source._dlt_load_id as numeric) as load_id,
 
         -- timestamps
-        loaded_at
+        deliveries.loaded_at
 {%- endmacro %}
+

@@ -6,8 +6,11 @@ from __future__ import annotations
 import zipfile
 from datetime import date
 
+from weatherinsight import db
+from weatherinsight.dwd.archives import delivery_id
 from weatherinsight.dwd.service import load_dwd, make_window, parse_products, parse_stations
 from weatherinsight.dwd.settings import HOURLY_PATH
+from weatherinsight.dwd.upgrade import tables_to_upgrade
 
 from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query
 
@@ -35,27 +38,82 @@ def load(
     )
 
 
+def execute(connection, statements: str) -> None:
+    conn = db.connect(connection)
+    try:
+        with conn, conn.cursor() as cursor:
+            cursor.execute(statements)
+    finally:
+        conn.close()
+
+
 def raw_count(database, table: str) -> int:
     return query(database, f"select count(*) from raw_dwd.{table}")[0][0]
 
 
-def test_load_keeps_delivery_metadata(mirror, database, pipelines_dir) -> None:
+def test_load_keeps_delivery_metadata_once_per_delivery(mirror, database, pipelines_dir) -> None:
     result = load(mirror, database, pipelines_dir)
     assert result.stats.rows_by_table["wind"] == 13200
     assert raw_count(database, "wind") == 13200
+    # the per-file facts are one deliveries row, which every raw row of the archive references
     row = query(
         database,
-        "select release, source_file, file_size, (file_created_at at time zone 'UTC')::date, _dlt_load_id"
-        " from raw_dwd.wind limit 1",
-    )[0]
-    assert row[0] == "recent"
-    assert row[1] == "wind/recent/stundenwerte_FF_01975_akt.zip"
-    assert row[2] == (mirror.hourly / row[1]).stat().st_size
-    assert row[3] == date(2021, 9, 19)  # DWD's own time stamp inside the archive
-    assert row[4]
+        "select deliveries.release, deliveries.source_file, deliveries.file_size,"
+        " (deliveries.file_created_at at time zone 'UTC')::date, wind._dlt_load_id, count(*)"
+        " from raw_dwd.wind as wind join raw_dwd.deliveries as deliveries using (delivery_id)"
+        " where wind._dlt_load_id = deliveries._dlt_load_id group by 1, 2, 3, 4, 5",
+    )
+    assert len(row) == 1 and row[0][5] == 13200
+    release, source_file, size, created, load_id, _ = row[0]
+    assert (release, source_file) == ("recent", "wind/recent/stundenwerte_FF_01975_akt.zip")
+    assert size == (mirror.hourly / source_file).stat().st_size
+    assert created == date(2021, 9, 19)  # DWD's own time stamp inside the archive
+    assert query(database, "select delivery_id from raw_dwd.deliveries where product = 'wind'") == [
+        (delivery_id(load_id, source_file),)
+    ]
+    raw_columns = {
+        name
+        for (name,) in query(database, "select column_name from information_schema.columns where table_name = 'wind'")
+    }
+    assert raw_columns.isdisjoint({"release", "source_file", "file_size", "file_created_at", "loaded_at"})
     # station lists of the product are loaded too, and every raw table exists for dbt
     assert raw_count(database, "station_lists") == 2 * 525
     assert raw_count(database, "air_temperature") == 0
+
+
+def test_raw_rows_of_the_old_layout_are_keyed_by_the_next_load(mirror, database, pipelines_dir) -> None:
+    first = load(mirror, database, pipelines_dir)
+    load_id = first.load_info.loads_ids[0]
+    # what earlier versions left: the per-file facts on every row, no key, and (before deliveries
+    # were recorded) no deliveries row
+    execute(
+        database,
+        """
+        alter table raw_dwd.wind add column release varchar, add column source_file varchar,
+            add column file_size bigint, add column file_last_modified timestamptz,
+            add column file_created_at timestamptz, add column loaded_at timestamptz;
+        update raw_dwd.wind as wind set release = deliveries.release, source_file = deliveries.source_file,
+            file_size = deliveries.file_size, file_last_modified = deliveries.file_last_modified,
+            file_created_at = deliveries.file_created_at, loaded_at = deliveries.loaded_at, delivery_id = null
+        from raw_dwd.deliveries as deliveries where deliveries.delivery_id = wind.delivery_id;
+        delete from raw_dwd.deliveries;
+        """,
+    )
+    assert tables_to_upgrade(database) == ["wind"]
+    again = load(mirror, database, pipelines_dir)
+    assert again.plan.tasks == []  # nothing fetched: the rows already in raw are keyed in place
+    source_file = "wind/recent/stundenwerte_FF_01975_akt.zip"
+    assert query(
+        database,
+        "select delivery_id, release, source_file, row_count, (file_created_at at time zone 'UTC')::date"
+        " from raw_dwd.deliveries",
+    ) == [(delivery_id(load_id, source_file), "recent", source_file, 13200, date(2021, 9, 19))]
+    assert query(
+        database,
+        "select count(*), count(deliveries.delivery_id)"
+        " from raw_dwd.wind left join raw_dwd.deliveries using (delivery_id)",
+    ) == [(13200, 13200)]
+    assert tables_to_upgrade(database) == []
 
 
 def test_second_run_downloads_and_loads_nothing(mirror, database, pipelines_dir) -> None:
@@ -90,7 +148,7 @@ def test_window_loads_only_its_hours_and_widening_fetches_the_rest(mirror, datab
 def test_historical_archives_outside_the_window_are_not_downloaded(mirror, database, pipelines_dir) -> None:
     load(mirror, database, pipelines_dir, stations="2115", start=date(2024, 6, 1), end=date(2025, 1, 1))
     assert not any("_hist.zip" in path for path in mirror.downloads())
-    assert query(database, "select distinct release from raw_dwd.wind") == [("recent",)]
+    assert query(database, "select distinct release from raw_dwd.deliveries") == [("recent",)]
 
 
 def test_republished_file_is_loaded_again_and_both_deliveries_kept(mirror, database, pipelines_dir) -> None:
@@ -102,7 +160,9 @@ def test_republished_file_is_loaded_again_and_both_deliveries_kept(mirror, datab
     second = load(mirror, database, pipelines_dir)
     assert [task.path for task in second.plan.tasks] == [relative]
     assert query(
-        database, "select (file_created_at at time zone 'UTC')::date, count(*) from raw_dwd.wind group by 1 order by 1"
+        database,
+        "select (file_created_at at time zone 'UTC')::date, count(*)"
+        " from raw_dwd.wind join raw_dwd.deliveries using (delivery_id) group by 1 order by 1",
     ) == [
         (date(2021, 8, 27), 13200),
         (date(2021, 9, 19), 13200),

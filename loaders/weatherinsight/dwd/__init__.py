@@ -19,8 +19,10 @@ server's listings and its own state::
 to show the plan, check the stations and draw a progress bar, and hands the plan in.
 
 Product rows reach dlt as finished CSV load files (``dlt.mark.with_file_import``) with dlt's load id
-filled in: dlt imports them into the load package as they are and PostgreSQL's COPY reads them,
-so dlt's normalize step does not re-read and re-write every row (that step was half the load time).
+filled in, up to a million rows each: dlt imports them into the load package as they are and
+PostgreSQL's COPY reads them, so dlt's normalize step does not re-read and re-write every row (that
+step was half the load time). The rows carry only ``delivery_id``; the per-file facts are one row of
+``deliveries`` per archive and load.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import dlt
 import requests
 from dlt.extract.resource import DltResource
 
-from weatherinsight.dwd.archives import empty_tables, file_rows
+from weatherinsight.dwd.archives import LoadFiles, empty_tables, file_rows
 from weatherinsight.dwd.listing import make_client
 from weatherinsight.dwd.plan import LoadPlan, load_window, plan_load
 from weatherinsight.dwd.progress import LoadProgress, LoadStats
@@ -86,5 +88,10 @@ def dwd_hourly(
 def _task_rows(
     tasks: Sequence[FileTask], session: requests.Session, stats: LoadStats, progress: LoadProgress
 ) -> Iterator[Any]:
-    for task in tasks:
-        yield from file_rows(task, session, stats, progress)
+    load_files = LoadFiles()
+    try:
+        for task in tasks:
+            yield from file_rows(task, session, stats, progress, load_files)
+        yield from load_files.finish()
+    finally:
+        load_files.discard()

@@ -1,9 +1,10 @@
-"""Reading DWD files into what dlt loads: an archive's product rows as Arrow batches with the
-delivery's columns (handed to dlt as finished CSV load files), its quarantined rows, one
-``deliveries`` row per archive and load, station lists, and every raw table's empty schema."""
+"""Reading DWD files into what dlt loads: an archive's product rows as Arrow batches keyed to their
+delivery (handed to dlt as finished CSV load files), its quarantined rows, one ``deliveries`` row
+per archive and load with the file's facts, station lists, and every raw table's empty schema."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -27,20 +28,17 @@ from weatherinsight.dwd.tasks import FileTask, record_loaded
 log = logging.getLogger(__name__)
 
 
-def delivery_columns(table: pa.Table, task: FileTask, created_at: datetime | None, loaded_at: datetime) -> pa.Table:
-    rows = table.num_rows
-    timestamp = pa.timestamp("us", tz="UTC")
-    extra = {
-        "release": pa.array([task.release] * rows, pa.string()),
-        "source_file": pa.array([task.path] * rows, pa.string()),
-        "file_size": pa.array([task.remote.size] * rows, pa.int64()),
-        "file_last_modified": pa.array([task.remote.last_modified] * rows, timestamp),
-        "file_created_at": pa.array([created_at] * rows, timestamp),
-        "loaded_at": pa.array([loaded_at] * rows, timestamp),
-    }
-    for name, values in extra.items():
-        table = table.append_column(name, values)
-    return table
+def delivery_id(load_id: str, path: str) -> int:
+    """The key of one archive's delivery in one load: a signed 64-bit hash of the load id and the
+    file's path (a file is fetched once per load), the same for the same load wherever it is computed."""
+    digest = hashlib.blake2b(f"{load_id}\0{path}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def with_delivery(table: pa.Table, delivery: int | None) -> pa.Table:
+    """A product batch with the key of its delivery: the per-file facts (release, file, size,
+    version stamps, load time) are one row of ``deliveries``, not repeated on every row."""
+    return table.append_column(pa.field("delivery_id", pa.int64()), pa.array([delivery] * table.num_rows, pa.int64()))
 
 
 def quarantine_rows(task: FileTask, rejects: Sequence[tuple[str | None, str]], loaded_at: datetime) -> pa.Table:
@@ -57,9 +55,10 @@ def quarantine_rows(task: FileTask, rejects: Sequence[tuple[str | None, str]], l
 
 
 def archive_batches(
-    handle: IO[bytes], task: FileTask, loaded_at: datetime
+    handle: IO[bytes], task: FileTask, delivery: Delivery
 ) -> Iterator[tuple[pa.Table | None, list[tuple[str | None, str]]]]:
-    """Yield (rows, rejects) per batch of one downloaded archive; raise ParseError for a bad archive."""
+    """Yield (rows, rejects) per batch of one downloaded archive, the rows keyed to ``delivery``
+    (which learns the product file's creation time); raise ParseError for a bad archive."""
     try:
         archive = zipfile.ZipFile(handle)
         names = archive.namelist()
@@ -69,18 +68,21 @@ def archive_batches(
         parameters = [name for name in names if name.startswith("Metadaten_Parameter") and name.endswith(".txt")]
         mez = parse_mez_periods(archive.read(parameters[0]).decode("latin-1")) if parameters else []
         info = archive.getinfo(products[0])
-        created_at = datetime(*info.date_time, tzinfo=timezone.utc)
+        delivery.created_at = datetime(*info.date_time, tzinfo=timezone.utc)
         with archive.open(products[0]) as stream:
             for batch in parse_product_file(stream, task.product, task.station_id, mez, task.windows):
-                rows = delivery_columns(batch.table, task, created_at, loaded_at) if batch.table.num_rows else None
+                rows = with_delivery(batch.table, delivery.id) if batch.table.num_rows else None
                 yield rows, list(batch.rejects)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as error:
         raise ParseError(f"unreadable archive: {error}") from error
 
 
-def file_rows(task: FileTask, session: requests.Session, stats: LoadStats, progress: LoadProgress) -> Iterator[Any]:
-    """Fetch and parse one task, yielding Arrow tables marked with their raw table name (rows,
-    quarantine rows and, for an archive, its delivery); update the loader state when done."""
+def file_rows(
+    task: FileTask, session: requests.Session, stats: LoadStats, progress: LoadProgress, load_files: LoadFiles
+) -> Iterator[Any]:
+    """Fetch and parse one task: product rows go to ``load_files``; yield what is ready for dlt,
+    marked with its raw table name (finished load files, quarantine rows and, for an archive, its
+    delivery); update the loader state when done."""
     loaded_at = datetime.now(timezone.utc)
     progress.file_started(task)
     try:
@@ -92,20 +94,20 @@ def file_rows(task: FileTask, session: requests.Session, stats: LoadStats, progr
         return  # state untouched: the next run tries this file again
     stats.files_fetched += 1
     table_name = task.product.name if task.kind == "archive" else "station_lists"
-    delivery = Delivery(task, loaded_at)
+    delivery = Delivery(task, loaded_at, dlt.current.load_package_state()["load_id"])
     try:
         with handle:
             if task.kind == "station_list":
                 batches = station_list_batches(handle.read(), task, loaded_at)
             else:
-                batches = archive_batches(handle, task, loaded_at)
+                batches = archive_batches(handle, task, delivery)
             for rows, rejects in batches:
                 if rows is not None and rows.num_rows:
                     stats.add_rows(table_name, rows.num_rows)
                     progress.rows_parsed(rows.num_rows)
                     if task.kind == "archive":
                         delivery.add(rows)
-                        yield from as_load_file(rows)
+                        yield from load_files.add(rows)
                     else:
                         yield dlt.mark.with_table_name(rows, table_name)
                 if rejects:
@@ -123,10 +125,12 @@ def file_rows(task: FileTask, session: requests.Session, stats: LoadStats, progr
 
 
 class Delivery:
-    """What one archive delivered in one load: its station, file version and the span of hours."""
+    """What one archive delivered in one load: its key, station, file version and span of hours.
+    The raw rows reference it by ``delivery_id``; staging joins it back."""
 
     SCHEMA = pa.schema(
         [
+            ("delivery_id", pa.int64()),
             ("product", pa.string()),
             ("station_id", pa.int32()),
             ("release", pa.string()),
@@ -141,8 +145,9 @@ class Delivery:
         ]
     )
 
-    def __init__(self, task: FileTask, loaded_at: datetime | None) -> None:
+    def __init__(self, task: FileTask, loaded_at: datetime | None, load_id: str | None) -> None:
         self.task, self.loaded_at = task, loaded_at
+        self.id = delivery_id(load_id, task.path) if load_id is not None else None
         self.rows = 0
         self.first: datetime | None = None
         self.last: datetime | None = None
@@ -152,12 +157,12 @@ class Delivery:
         span = pc.min_max(rows["observed_at"]).as_py()
         self.first = span["min"] if self.first is None else min(self.first, span["min"])
         self.last = span["max"] if self.last is None else max(self.last, span["max"])
-        self.created_at = rows["file_created_at"][0].as_py()
         self.rows += rows.num_rows
 
     def table(self) -> pa.Table:
         task = self.task
         row = {
+            "delivery_id": self.id,
             "product": task.product.name,
             "station_id": task.station_id,
             "release": task.release,
@@ -173,22 +178,58 @@ class Delivery:
         return pa.Table.from_pylist([row] if self.rows else [], schema=self.SCHEMA)
 
 
-def as_load_file(rows: pa.Table) -> Iterator[Any]:
-    """Hand a batch to dlt as a finished CSV load file (what PostgreSQL's COPY reads), with dlt's load
-    id column filled in: dlt imports it into the load package as is, skipping its normalize step,
-    which otherwise re-reads and re-writes every row."""
-    load_id = dlt.current.load_package_state()["load_id"]
-    rows = rows.append_column(
-        pa.field("_dlt_load_id", pa.string(), nullable=False), pa.array([load_id] * rows.num_rows, pa.string())
-    )
-    handle, path = tempfile.mkstemp(suffix=".csv", prefix="dwd-")
-    os.close(handle)
-    try:
-        pacsv.write_csv(_csv_ready(rows), path, pacsv.WriteOptions(include_header=True))
-        # the hints carry the real column types; the file only the text COPY reads
-        yield dlt.mark.with_file_import(path, "csv", items_count=rows.num_rows, hints=rows.schema.empty_table())
-    finally:
-        os.unlink(path)  # dlt linked or copied it into the load package
+class LoadFiles:
+    """Product batches handed to dlt as finished CSV load files (what PostgreSQL's COPY reads), with
+    dlt's load id column filled in: dlt imports them into the load package as they are, skipping its
+    normalize step, which otherwise re-reads and re-writes every row. Batches stream into one file
+    until it holds ``max_rows`` rows (dlt pays per file: a job, its configuration, its follow-ups),
+    so memory stays that of one batch."""
+
+    def __init__(self, max_rows: int = 1_000_000) -> None:
+        self.max_rows = max_rows
+        self.path: str | None = None
+        self.writer: pacsv.CSVWriter | None = None
+        self.hints: pa.Table | None = None
+        self.rows = 0
+
+    def add(self, rows: pa.Table) -> Iterator[Any]:
+        """Write ``rows``; yield the finished file when it is full."""
+        load_id = dlt.current.load_package_state()["load_id"]
+        rows = rows.append_column(
+            pa.field("_dlt_load_id", pa.string(), nullable=False), pa.array([load_id] * rows.num_rows, pa.string())
+        )
+        ready = _csv_ready(rows)
+        if self.writer is None:
+            handle, self.path = tempfile.mkstemp(suffix=".csv", prefix="dwd-")
+            os.close(handle)
+            self.writer = pacsv.CSVWriter(
+                self.path, ready.schema, write_options=pacsv.WriteOptions(include_header=True)
+            )
+            # the hints carry the real column types; the file only the text COPY reads
+            self.hints = rows.schema.empty_table()
+        self.writer.write_table(ready)
+        self.rows += rows.num_rows
+        if self.rows >= self.max_rows:
+            yield from self.finish()
+
+    def finish(self) -> Iterator[Any]:
+        """Yield the file being written, if any."""
+        if self.writer is None:
+            return
+        self.writer.close()
+        path, rows, hints = self.path, self.rows, self.hints
+        self.writer, self.path, self.rows = None, None, 0
+        try:
+            yield dlt.mark.with_file_import(path, "csv", items_count=rows, hints=hints)
+        finally:
+            os.unlink(path)  # dlt linked or copied it into the load package
+
+    def discard(self) -> None:
+        """Drop a file not handed over (the extract stopped)."""
+        if self.writer is not None:
+            self.writer.close()
+            os.unlink(self.path)
+            self.writer, self.path, self.rows = None, None, 0
 
 
 def _csv_ready(rows: pa.Table) -> pa.Table:
@@ -241,9 +282,9 @@ def empty_tables() -> Iterator[Any]:
     (dbt's sources must resolve even for products not loaded yet)."""
     placeholder = FileTask("archive", next(iter(PRODUCTS.values())), "", RemoteFile("", "", None, None), "")
     for product in PRODUCTS.values():
-        yield dlt.mark.with_table_name(delivery_columns(empty_table(product), placeholder, None, None), product.name)
+        yield dlt.mark.with_table_name(with_delivery(empty_table(product), None), product.name)
     yield dlt.mark.with_table_name(quarantine_rows(placeholder, [], None), "quarantine")
-    yield dlt.mark.with_table_name(Delivery(placeholder, None).table(), "deliveries")
+    yield dlt.mark.with_table_name(Delivery(placeholder, None, None).table(), "deliveries")
     yield from (
         dlt.mark.with_table_name(rows, "station_lists") for rows, _ in station_list_batches(b"", placeholder, None)
     )

@@ -3,8 +3,8 @@
 dlt creates the raw tables without indexes. A windowed build selects raw rows by observation time
 (``observed_at`` first); a plain incremental build selects the hours of each station that new
 deliveries touched (``station_id`` first, then a range of ``observed_at``); dbt finds those
-deliveries by load id in ``deliveries``. Creating an index that exists is a no-op, so this runs
-after every load.
+deliveries by load id in ``deliveries``, and staging joins each raw row to its delivery by key.
+Creating an index that exists is a no-op, so this runs after every load.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def index_statements(table: str, schema: str = DATASET_NAME) -> list[sql.Compose
         return sql.SQL("create index if not exists {} on {} (" + columns + ")").format(name, relation)
 
     if table == DELIVERIES:
-        return [create("load_id", "_dlt_load_id")]
+        # staging joins every raw row to its delivery by key; plain builds find deliveries by load
+        return [create("load_id", "_dlt_load_id"), create("delivery_id", "delivery_id")]
     return [
         create("observed_at_station_id", "observed_at, station_id"),
         create("station_id_observed_at", "station_id, observed_at"),

@@ -33,6 +33,7 @@ from weatherinsight.dwd.settings import (
     source_config,
 )
 from weatherinsight.dwd.tasks import FileTask
+from weatherinsight.dwd.upgrade import tables_to_upgrade, upgrade_raw_tables
 
 __all__ = [
     "FileTask",
@@ -196,12 +197,16 @@ def load_dwd(
             )
         result = LoadResult(plan=plan, dry_run=dry_run)
         first_load = not known
-        if dry_run or (not plan.tasks and not first_load):
+        # raw tables of an earlier layout: the run below adds delivery_id, then their rows are keyed
+        old_layout = tables_to_upgrade(connection)
+        if dry_run or (not plan.tasks and not first_load and not old_layout):
             result.seconds = time.perf_counter() - started
             return result
         progress = progress_factory(plan) if progress_factory else LoadProgress()
         source = dwd_hourly(base_url, plan=plan, session=session, stats=result.stats, progress=progress)
         result.load_info = pipeline.run(source, loader_file_format="csv")
-        ensure_raw_indexes(connection, analyze=result.stats.rows_by_table)
+        if old_layout:
+            upgrade_raw_tables(connection, old_layout)
+        ensure_raw_indexes(connection, analyze=[*result.stats.rows_by_table, *old_layout])
     result.seconds = time.perf_counter() - started
     return result

@@ -6,19 +6,27 @@ source as (
 
 ),
 
+deliveries as (
+
+    select * from {{ source('raw_dwd', 'deliveries') }}
+
+),
+
 renamed as (
 
     select
         -- ids
-        station_id,
-        observed_at,
+        source.station_id,
+        source.observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        {{ dwd_decimal('tt') }} as temperature_c,
-        {{ dwd_decimal('td') }} as dew_point_c,
+        {{ dwd_decimal('source.tt') }} as temperature_c,
+        {{ dwd_decimal('source.td') }} as dew_point_c,
 
         {{ dwd_delivery_columns() }}
     from source
+    -- the per-file facts are kept once per delivery, not on every raw row
+    inner join deliveries on source.delivery_id = deliveries.delivery_id
 
 ),
 

@@ -6,20 +6,28 @@ source as (
 
 ),
 
+deliveries as (
+
+    select * from {{ source('raw_dwd', 'deliveries') }}
+
+),
+
 renamed as (
 
     select
         -- ids
-        station_id,
-        observed_at,
+        source.station_id,
+        source.observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        {{ dwd_decimal('r1') }} as precipitation_mm,
-        cast(rs_ind as smallint) as precipitation_indicator,
-        cast(wrtr as smallint) as precipitation_form_code,
+        {{ dwd_decimal('source.r1') }} as precipitation_mm,
+        cast(source.rs_ind as smallint) as precipitation_indicator,
+        cast(source.wrtr as smallint) as precipitation_form_code,
 
         {{ dwd_delivery_columns() }}
     from source
+    -- the per-file facts are kept once per delivery, not on every raw row
+    inner join deliveries on source.delivery_id = deliveries.delivery_id
 
 ),
 
