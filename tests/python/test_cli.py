@@ -21,6 +21,7 @@ def raw_schema_exists(database) -> bool:
     [
         (["--products", "snowfall"], "unknown product 'snowfall'"),
         (["--stations", "abc"], "invalid station id 'abc'"),
+        (["--stations", "1; drop table x"], "invalid station id '1; drop table x'"),
         (["--stations", "99999"], "no archives for station(s) 99999"),
         (["--start", "2021-13-01"], "'2021-13-01' is not a date in the form YYYY-MM-DD"),
         (["--start", "2022-01-01", "--end", "2021-01-01"], "end 2021-01-01 is not after start 2022-01-01"),
@@ -30,7 +31,7 @@ def raw_schema_exists(database) -> bool:
 def test_bad_input_is_one_line_and_writes_nothing(mirror, database, tmp_path, arguments, message) -> None:
     env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"))
     result = run_cli("load", "dwd", "--base-url", mirror.base_url, "--products", "wind", *arguments, env=env)
-    assert result.returncode != 0
+    assert result.returncode == 2  # a usage error, as in every command
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not raw_schema_exists(database)

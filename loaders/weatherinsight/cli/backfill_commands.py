@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 import click
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.common import ISO_DATE, base_url_option, console, report, user_errors
+from weatherinsight.cli.common import ISO_DATE, base_url_option, console, report, request_errors, user_errors
 from weatherinsight.dwd.service import SourceUnreachable, configured_base_url
 from weatherinsight.ops.errors import BackfillFailed
 from weatherinsight.ops.ledger import Ledger
 from weatherinsight.ops.locks import WindowBusy
 from weatherinsight.ops.plan import BackfillPlan, make_plan
-from weatherinsight.ops.request import MAX_PARALLEL, BackfillRequestError, Request
+from weatherinsight.ops.request import MAX_PARALLEL, Request
 from weatherinsight.ops.restore import restore, resume_request
 from weatherinsight.ops.run import BackfillProgress, BatchOutcome, RunSummary, run_backfill
 from weatherinsight.ops.windows import GRAINS
-
-
-def request_errors(command: Callable) -> Callable:
-    """A wrong request is a usage error: one line, exit code 2, nothing changed."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except BackfillRequestError as error:
-            raise click.UsageError(str(error)) from error
-
-    return wrapper
 
 
 def window_options(command: Callable) -> Callable:

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from weatherinsight import db
+from weatherinsight.errors import RequestError
 
 log = logging.getLogger("weatherinsight")
 
@@ -95,6 +96,19 @@ def one_line(error: BaseException) -> str:
         cause = cause.exception
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     return lines[0] if lines else type(cause).__name__
+
+
+def request_errors(command: Callable) -> Callable:
+    """A wrong request is a usage error in every command: one line, exit code 2, nothing changed."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except RequestError as error:
+            raise click.UsageError(str(error)) from error
+
+    return wrapper
 
 
 def user_errors(*error_types: type[BaseException]) -> Callable:

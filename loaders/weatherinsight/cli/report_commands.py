@@ -10,18 +10,14 @@ import click
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.backfill_commands import request_errors
-from weatherinsight.cli.common import ISO_DATE, report, user_errors
-from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
+from weatherinsight.cli.common import ISO_DATE, report, request_errors, user_errors
+from weatherinsight.dwd.service import parse_products, parse_stations
 from weatherinsight.ops import doctor, status, validate
 from weatherinsight.ops.request import BackfillRequestError
 
 
 def _scope(products: str, start: date | None, end: date | None, connection: db.ConnectionSettings):
-    try:
-        names = [product.name for product in parse_products(products)]
-    except LoadRequestError as error:
-        raise BackfillRequestError(str(error)) from None
+    names = [product.name for product in parse_products(products)]
     if start is not None and end is not None and end <= start:
         raise BackfillRequestError(f"--end {end} is not after --start {start}")
     if start is None or end is None:
@@ -98,10 +94,7 @@ def status_command(
     Example: weatherinsight status --start 2018-01-01 --end 2021-04-01 --html coverage.html
     """
     connection = db.resolve(start=True)
-    try:
-        chosen_stations = sorted(parse_stations(stations) or []) or None
-    except LoadRequestError as error:
-        raise BackfillRequestError(str(error)) from None
+    chosen_stations = sorted(parse_stations(stations) or []) or None
     names, start, end = _scope(products, start, end, connection)
     result = status.coverage(connection, names, start, end, chosen_stations, by_station=by_station)
     _print_matrix(result)

@@ -34,6 +34,7 @@ from weatherinsight.dwd.settings import (
 )
 from weatherinsight.dwd.tasks import FileTask
 from weatherinsight.dwd.upgrade import tables_to_upgrade, upgrade_raw_tables
+from weatherinsight.errors import RequestError
 
 __all__ = [
     "FileTask",
@@ -55,8 +56,8 @@ log = logging.getLogger(__name__)
 LOAD_LOCK = "weatherinsight.load:dwd"
 
 
-class LoadRequestError(ValueError):
-    """The request itself is wrong (unknown product, bad window…); one readable line."""
+class LoadRequestError(RequestError):
+    """The request itself is wrong (unknown product or station, bad window…): a usage error."""
 
 
 @dataclass

@@ -7,12 +7,13 @@ from dataclasses import asdict, dataclass
 from datetime import date
 
 from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
+from weatherinsight.errors import RequestError
 from weatherinsight.ops.windows import GRAINS
 
 MAX_PARALLEL = 4
 
 
-class BackfillRequestError(ValueError):
+class BackfillRequestError(RequestError):
     """The request is wrong (dates, products, run id…): one line, exit code 2, nothing changed."""
 
 
