@@ -20,12 +20,14 @@ demo: install ## embedded PostgreSQL + local DWD mirror -> dlt load -> dbt build
 test: install lint pytest ## ruff, sqlfluff (dbt templater) and pytest (loaders, CLI, real dbt builds)
 
 lint: install
-	$(BIN)/ruff check loaders tests bench
-	$(BIN)/ruff format --check loaders tests bench
+	$(BIN)/ruff check loaders tests bench scripts
+	$(BIN)/ruff format --check loaders tests bench scripts
 	eval "$$($(BIN)/weatherinsight db env)" && $(BIN)/sqlfluff lint models tests/dbt
 
 pytest: install
 	$(BIN)/pytest
+	# the README's Reliability table must be what the fault suite just recorded
+	$(BIN)/python scripts/reliability_table.py --check
 
 bench: install ## benchmarks: loader vs COPY, windowed rebuilds, dbt overhead, SQLMesh and wetterdienst (~20 min)
 	$(BIN)/python bench/run.py

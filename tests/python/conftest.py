@@ -3,15 +3,18 @@ test, and a local HTTP mirror of DWD's server on 127.0.0.1 built from the commit
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,17 +31,49 @@ VENV_BIN = Path(sys.executable).parent
 
 
 class _MirrorHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves the mirror folder; paths in ``failing`` answer HTTP 500 (a real server fault)."""
+    """Serves the mirror folder, misbehaving on request: paths in ``failing`` always answer HTTP 500;
+    ``faults`` queues, per path, what its next requests get instead of the file (see Mirror.inject)."""
 
     failing: set[str] = set()
+    faults: dict[str, list] = {}
     requests_seen: list[str] = []
+    request_times: list[tuple[str, float]] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.requests_seen.append(self.path)
+        self.request_times.append((self.path, time.monotonic()))
         if self.path in self.failing:
             self.send_error(500, "injected fault")
             return
-        super().do_GET()
+        queued = self.faults.get(self.path)
+        fault = queued.pop(0) if queued else None
+        if fault is None:
+            super().do_GET()
+        elif fault[0] == "status":  # ("status", code, retry_after or None)
+            self.send_response(fault[1])
+            if fault[2] is not None:
+                self.send_header("Retry-After", str(fault[2]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif fault[0] == "hang":  # ("hang", seconds): silent past the client's timeout, then hang up
+            time.sleep(fault[1])
+        elif fault[0] == "cut":  # the whole length announced, half the body sent, connection closed
+            source = self.send_head()
+            if source is not None:
+                with source:
+                    body = source.read()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+        elif fault[0] == "before":  # ("before", function): run it (publish another version…), then serve
+            fault[1]()
+            super().do_GET()
+        elif fault[0] == "instead":  # ("instead", function): run it (kill the client…), serve nothing
+            fault[1]()
+        elif fault[0] == "after":  # ("after", function): serve the file, then run it (kill the client…)
+            super().do_GET()
+            self.wfile.flush()
+            fault[1]()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - silence the access log
         pass
@@ -52,6 +87,8 @@ class Mirror:
     base_url: str
     failing: set[str] = field(default_factory=set)
     requests_seen: list[str] = field(default_factory=list)
+    faults: dict[str, list] = field(default_factory=dict)
+    request_times: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def hourly(self) -> Path:
@@ -67,22 +104,45 @@ class Mirror:
     def fail(self, relative: str) -> None:
         self.failing.add("/" + HOURLY_PATH + relative)
 
+    def inject(self, relative: str, *faults: tuple) -> None:
+        """Answer the next requests for ``relative`` with ``faults`` in turn, then serve it normally:
+        ``("status", 500, None)``, ``("status", 429, 1)`` (Retry-After 1 s), ``("hang", 3)``,
+        ``("cut",)``, or a function run ``("before", f)``, ``("instead", f)`` or ``("after", f)`` of
+        serving it."""
+        self.faults.setdefault("/" + HOURLY_PATH + relative, []).extend(faults)
+
     def downloads(self, suffix: str = ".zip") -> list[str]:
         return [path for path in self.requests_seen if path.endswith(suffix)]
+
+    def times_of(self, relative: str) -> list[float]:
+        """When the server received each request for ``relative`` (monotonic seconds)."""
+        return [at for path, at in self.request_times if path == "/" + HOURLY_PATH + relative]
 
 
 @pytest.fixture
 def mirror(tmp_path: Path) -> Iterator[Mirror]:
-    root = tmp_path / "mirror"
+    with serve_mirror(tmp_path / "mirror") as served:
+        yield served
+
+
+@contextlib.contextmanager
+def serve_mirror(root: Path) -> Iterator[Mirror]:
+    """A copy of the sample mirror in ``root``, served on 127.0.0.1 while the context lasts."""
     shutil.copytree(SAMPLE_MIRROR, root)
     failing: set[str] = set()
     seen: list[str] = []
-    handler = type("Handler", (_MirrorHandler,), {"failing": failing, "requests_seen": seen})
+    faults: dict[str, list] = {}
+    times: list[tuple[str, float]] = []
+    handler = type(
+        "Handler",
+        (_MirrorHandler,),
+        {"failing": failing, "requests_seen": seen, "faults": faults, "request_times": times},
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}/", failing, seen)
+        yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}/", failing, seen, faults, times)
     finally:
         server.shutdown()
         server.server_close()
@@ -204,3 +264,40 @@ def dbt_ok(
     result = run_dbt(connection, *arguments, target_path=target_path, env=env)
     assert result.returncode == 0, result.stdout[-4000:]
     return result.stdout
+
+
+# ---- the fault suite's record (README, Reliability: scripts/reliability_table.py renders it) ----
+
+RELIABILITY = REPO / "logs" / "reliability.json"
+_faults_seen: list[dict] = []
+
+
+@dataclass
+class FaultRecord:
+    """What one fault test saw: the fault, how many times it was injected, raw rows compared with a
+    clean run and how many of them were lost or duplicated, whether the marts came out
+    byte-identical, how it recovered."""
+
+    fault: str
+    trials: int
+    rows_checked: int
+    rows_lost: int
+    rows_duplicated: int
+    marts_identical: bool
+    recovery: str
+
+
+@pytest.fixture
+def reliability(request) -> Callable[[FaultRecord], None]:
+    """Report a fault test's outcome; call it last, once the test's assertions held."""
+
+    def record(outcome: FaultRecord) -> None:
+        _faults_seen.append({"test": request.node.name, **outcome.__dict__})
+
+    return record
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _faults_seen:
+        RELIABILITY.parent.mkdir(exist_ok=True)
+        RELIABILITY.write_text(json.dumps(_faults_seen, indent=1) + "\n")

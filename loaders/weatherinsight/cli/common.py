@@ -89,11 +89,17 @@ base_url_option = click.option(
 )
 
 
+def root_cause(error: BaseException) -> BaseException:
+    """The error dlt's PipelineStepFailed (and its kind) wrap."""
+    cause = error
+    while isinstance(getattr(cause, "exception", None), BaseException):
+        cause = cause.exception
+    return cause
+
+
 def one_line(error: BaseException) -> str:
     """The most telling single line of an error (dlt wraps the real cause in several lines)."""
-    cause = error
-    while isinstance(getattr(cause, "exception", None), BaseException):  # dlt's PipelineStepFailed
-        cause = cause.exception
+    cause = root_cause(error)
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     return lines[0] if lines else type(cause).__name__
 
@@ -120,6 +126,9 @@ def user_errors(*error_types: type[BaseException]) -> Callable:
             try:
                 return command(*args, **kwargs)
             except (db.DatabaseError, *error_types) as error:
+                if isinstance(root_cause(error), KeyboardInterrupt):  # Ctrl-C inside a dlt step
+                    log.warning("interrupted")
+                    raise click.exceptions.Abort() from error
                 log.exception("command failed")
                 raise click.ClickException(one_line(error)) from error
 

@@ -90,6 +90,19 @@ def _print_summary(result: LoadResult) -> None:
         table.add_row(name, f"{rows:,}")
     table.add_row("quarantine", f"{stats.rows_quarantined:,}")
     console.print(table)
+    if stats.quarantined:
+        kept = Table(title="quarantined (kept in raw_dwd.quarantine with the line and reason)")
+        kept.add_column("file", overflow="fold")
+        kept.add_column("rows", justify="right")
+        kept.add_column("reasons", overflow="fold")
+        for path, reasons in sorted(stats.quarantined.items()):
+            shown = "; ".join(
+                f"{reason} ({count:,}×)" if count > 1 else reason for reason, count in reasons.most_common(3)
+            )
+            more = len(reasons) - 3
+            rows = "whole file" if path in stats.whole_files else f"{sum(reasons.values()):,}"
+            kept.add_row(path, rows, shown + (f"; {more} more" if more > 0 else ""))
+        console.print(kept)
     rate = result.rows_loaded / result.seconds if result.seconds else 0.0
     click.echo(
         f"files fetched: {stats.files_fetched}, skipped as unchanged: {len(result.plan.unchanged)}, "

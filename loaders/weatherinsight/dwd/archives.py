@@ -111,11 +111,11 @@ def file_rows(
                     else:
                         yield dlt.mark.with_table_name(rows, table_name)
                 if rejects:
-                    stats.rows_quarantined += len(rejects)
+                    stats.quarantine_rows(task.path, [reason for _, reason in rejects])
                     yield dlt.mark.with_table_name(quarantine_rows(task, rejects, loaded_at), "quarantine")
     except ParseError as error:
         log.warning("quarantined %s: %s", task.path, error)
-        stats.files_quarantined += 1
+        stats.quarantine_file(task.path, str(error))
         yield dlt.mark.with_table_name(quarantine_rows(task, [(None, str(error))], loaded_at), "quarantine")
     if delivery.rows:
         # in the same load package as the rows: dbt learns what changed from it once the load completes

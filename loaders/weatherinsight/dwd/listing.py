@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -23,7 +24,7 @@ from dlt.sources.helpers.requests import Client
 from weatherinsight.dwd.settings import (
     DEFAULT_HTTP_ATTEMPTS,
     DEFAULT_HTTP_BACKOFF_SECONDS,
-    HTTP_TIMEOUT,
+    http_timeout,
     source_config,
 )
 
@@ -56,21 +57,27 @@ class RemoteFile:
 
 
 def make_client(max_attempts: int | None = None, backoff_factor: float | None = None) -> requests.Session:
-    """An HTTP session that retries connection errors and 429/5xx answers with exponential backoff
-    (attempts and backoff from dlt's config unless given)."""
+    """An HTTP session that retries connection errors, timeouts and 429/5xx answers with exponential
+    backoff, waiting at least as long as a ``Retry-After`` header asks (attempts, backoff and read
+    timeout from dlt's config unless given). Every request it sends has the configured timeouts."""
+    attempts = max_attempts or source_config("http_attempts", DEFAULT_HTTP_ATTEMPTS)
+    backoff = backoff_factor or source_config("http_backoff_seconds", DEFAULT_HTTP_BACKOFF_SECONDS)
     client = Client(
-        request_timeout=HTTP_TIMEOUT,
-        request_max_attempts=max_attempts or source_config("http_attempts", DEFAULT_HTTP_ATTEMPTS),
-        request_backoff_factor=backoff_factor or source_config("http_backoff_seconds", DEFAULT_HTTP_BACKOFF_SECONDS),
+        request_timeout=http_timeout(),
+        request_max_attempts=attempts,
+        request_backoff_factor=backoff,
         raise_for_status=True,
     )
-    return client.session
+    session = client.session
+    # a download's body is fetched again as often (see download())
+    session.max_attempts, session.backoff_seconds = attempts, backoff
+    return session
 
 
 def check_reachable(session: requests.Session, url: str) -> None:
     """Raise :class:`SourceUnreachable` with one readable line when ``url`` cannot be listed."""
     try:
-        session.get(url, timeout=HTTP_TIMEOUT)
+        session.get(url)
     except requests.RequestException as error:
         reason = type(error).__name__
         if isinstance(error, requests.HTTPError) and error.response is not None:
@@ -81,7 +88,7 @@ def check_reachable(session: requests.Session, url: str) -> None:
 def list_directory(session: requests.Session, url: str) -> list[RemoteFile]:
     """List the files (not sub-folders) of one directory; a folder the server lacks lists as empty."""
     try:
-        response = session.get(url, timeout=HTTP_TIMEOUT)
+        response = session.get(url)
     except requests.HTTPError as error:
         if error.response is not None and error.response.status_code == 404:
             log.info("no folder %s on the server", url)
@@ -105,7 +112,7 @@ def complete_versions(session: requests.Session, files: list[RemoteFile]) -> lis
     completed = []
     for remote in files:
         if remote.size is None or remote.last_modified is None:
-            head = session.head(remote.url, timeout=HTTP_TIMEOUT, allow_redirects=True)
+            head = session.head(remote.url, allow_redirects=True)
             length = head.headers.get("Content-Length")
             modified = head.headers.get("Last-Modified")
             remote = RemoteFile(
@@ -118,19 +125,44 @@ def complete_versions(session: requests.Session, files: list[RemoteFile]) -> lis
     return completed
 
 
+#: What can go wrong while an answer's body streams in, after its status line was fine.
+BODY_FAULTS = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
 def download(session: requests.Session, remote: RemoteFile, chunk_bytes: int = 1 << 20) -> IO[bytes]:
     """Stream ``remote`` into a temporary file (deleted on close) and return it rewound.
 
-    Raises :class:`requests.RequestException` when the transfer fails or ends short of
-    the announced size.
+    The request is retried by the session (connection errors, timeouts, 429/5xx); a body cut off
+    mid-transfer, a stall past the read timeout or a body of another size than the listing announced
+    is fetched again, as many times. Raises :class:`requests.RequestException` when all attempts fail.
     """
-    target = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
-    with session.get(remote.url, stream=True, timeout=HTTP_TIMEOUT) as response:
-        for chunk in response.iter_content(chunk_bytes):
-            target.write(chunk)
-    received = target.tell()
-    if remote.size is not None and received != remote.size:
-        target.close()
-        raise requests.exceptions.ContentDecodingError(f"received {received} of {remote.size} bytes from {remote.url}")
-    target.seek(0)
-    return target
+    attempts = getattr(session, "max_attempts", 1)
+    for attempt in range(1, attempts + 1):
+        response = session.get(remote.url, stream=True)  # the session retried the request itself
+        target = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
+        try:
+            with response:
+                for chunk in response.iter_content(chunk_bytes):
+                    target.write(chunk)
+            received = target.tell()
+            if remote.size is not None and received != remote.size:
+                raise requests.exceptions.ContentDecodingError(
+                    f"received {received} of {remote.size} bytes from {remote.url}"
+                )
+        except BODY_FAULTS as error:
+            target.close()
+            if attempt == attempts:
+                raise
+            log.warning("download of %s broke off (%s); fetching it again", remote.url, error)
+            time.sleep(getattr(session, "backoff_seconds", 0) * 2 ** (attempt - 1))
+            continue
+        except BaseException:
+            target.close()
+            raise
+        target.seek(0)
+        return target
+    raise AssertionError("unreachable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from weatherinsight.dwd.tasks import FileTask
@@ -16,9 +17,23 @@ class LoadStats:
     files_failed: list[str] = field(default_factory=list)
     rows_by_table: dict[str, int] = field(default_factory=dict)
     rows_quarantined: int = 0
+    #: per file that had anything quarantined: how often each reason came up
+    quarantined: dict[str, Counter] = field(default_factory=dict)
+    whole_files: set[str] = field(default_factory=set)
 
     def add_rows(self, table: str, rows: int) -> None:
         self.rows_by_table[table] = self.rows_by_table.get(table, 0) + rows
+
+    def quarantine_file(self, path: str, reason: str) -> None:
+        """The whole file went to quarantine (unreadable, no product file, unknown header…)."""
+        self.files_quarantined += 1
+        self.whole_files.add(path)
+        self.quarantined.setdefault(path, Counter())[reason] += 1
+
+    def quarantine_rows(self, path: str, reasons: list[str]) -> None:
+        """Some rows of the file went to quarantine; the rest was loaded."""
+        self.rows_quarantined += len(reasons)
+        self.quarantined.setdefault(path, Counter()).update(reasons)
 
 
 class LoadProgress:

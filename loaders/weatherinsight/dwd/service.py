@@ -157,7 +157,7 @@ def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     """
     if pipeline.has_pending_data:
         log.info("finishing the interrupted load of %s first", pipeline.pipeline_name)
-        pipeline.normalize(loader_file_format="csv")
+        pipeline.normalize()  # packages killed before their load keep the file formats they were extracted in
         pipeline.load()
     pipeline = pipeline.drop()
     pipeline.sync_destination()

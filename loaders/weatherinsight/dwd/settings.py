@@ -33,8 +33,10 @@ DATASET_NAME = "raw_dwd"
 #: peak is 123 MiB for a 12 k-row and 128 MiB for a 587 k-row archive, at the speed of 100 k batches;
 #: a whole load still grows with the file (dlt's load step: README, Performance)
 BATCH_ROWS = 20_000
-#: HTTP timeouts in seconds (connect, read).
-HTTP_TIMEOUT = (10, 120)
+#: Seconds to wait for a connection, and (unless ``[sources.dwd_hourly] http_timeout_seconds`` says
+#: otherwise) for the next bytes of an answer: a server that stays silent longer counts as failed.
+CONNECT_TIMEOUT_SECONDS = 10.0
+DEFAULT_HTTP_TIMEOUT_SECONDS = 120.0
 #: Attempts per HTTP request (connection errors, 429 and 5xx are retried with exponential backoff) and
 #: the backoff factor, unless dlt's config says otherwise (``[sources.dwd_hourly] http_attempts``).
 DEFAULT_HTTP_ATTEMPTS = 5
@@ -111,6 +113,11 @@ def source_config(key: str, default: Any) -> Any:
     ``SOURCES__DWD_HOURLY__<KEY>``), read when asked, else ``default``."""
     value = dlt.config.get(f"sources.{PIPELINE_NAME}.{key}")
     return default if value is None else type(default)(value)
+
+
+def http_timeout() -> tuple[float, float]:
+    """(connect, read) timeouts in seconds for every request to the source."""
+    return (CONNECT_TIMEOUT_SECONDS, source_config("http_timeout_seconds", DEFAULT_HTTP_TIMEOUT_SECONDS))
 
 
 def resolve_product(name: str) -> Product:
