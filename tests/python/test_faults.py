@@ -40,11 +40,12 @@ SCOPE = ("--products", "wind", "--stations", "1975,2115", "--start", "2021-01-01
 STATION_1975 = "wind/recent/stundenwerte_FF_01975_akt.zip"
 HISTORICAL_2115 = "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip"
 RECENT_2115 = "wind/recent/stundenwerte_FF_02115_akt.zip"
-#: retries quick enough for a test: three attempts, 50 ms backoff, silent for 1 s counts as a failure
+#: retries quick enough for a test: three attempts, 50 ms backoff; silent for 3 s counts as a failure
+#: (long enough for a busy machine, short enough for a test)
 QUICK_HTTP = {
     "SOURCES__DWD_HOURLY__HTTP_ATTEMPTS": "3",
     "SOURCES__DWD_HOURLY__HTTP_BACKOFF_SECONDS": "0.05",
-    "SOURCES__DWD_HOURLY__HTTP_TIMEOUT_SECONDS": "1",
+    "SOURCES__DWD_HOURLY__HTTP_TIMEOUT_SECONDS": "3",
 }
 MARTS = ("marts.fct_hourly_wind", "marts.quarterly_wind_features")
 #: columns naming the dlt loads, which differ between any two warehouses
@@ -201,12 +202,12 @@ def test_http_429_with_retry_after_is_respected(mirror, database, tmp_path, refe
 
 
 def test_a_server_silent_past_the_timeout(mirror, database, tmp_path, reference, reliability) -> None:
-    mirror.inject(HISTORICAL_2115, ("hang", 4))
+    mirror.inject(HISTORICAL_2115, ("hang", 8))
     result = load(mirror, database, tmp_path / "pipelines")
     assert_summary(result)
     assert len(mirror.times_of(HISTORICAL_2115)) == 2
     reliability(
-        converged(reference, database, tmp_path, "server silent past the 1 s read timeout", 1, "retried in the run")
+        converged(reference, database, tmp_path, "server silent past the 3 s read timeout", 1, "retried in the run")
     )
 
 
