@@ -5,14 +5,15 @@ from __future__ import annotations
 from psycopg2 import sql
 
 from weatherinsight import db
+from weatherinsight.errors import RequestError
 
 MART_SCHEMA = "marts"
 #: Newest first: the first of these a mart has orders its rows.
 TIME_COLUMNS = ("year", "quarter", "observed_date", "observed_at")
 
 
-class UnknownMart(ValueError):
-    """The named mart does not exist (yet)."""
+class UnknownMart(RequestError):
+    """The named mart does not exist (yet): a usage error."""
 
 
 def read_mart(

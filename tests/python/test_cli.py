@@ -37,6 +37,40 @@ def test_bad_input_is_one_line_and_writes_nothing(mirror, database, tmp_path, ar
     assert not raw_schema_exists(database)
 
 
+#: one usage mistake per command (or option family): each is exit code 2, one line, nothing created
+USAGE_ERRORS = [
+    (["status", "--products", "nope"], "unknown product 'nope'"),
+    (["status", "--stations", "1; drop table x"], "invalid station id '1; drop table x'"),
+    (["status", "--start", "2022-01-01", "--end", "2021-01-01"], "--end 2021-01-01 is not after --start 2022-01-01"),
+    (["validate", "--products", "nope"], "unknown product 'nope'"),
+    (["backfill", "plan", "--start", "2021-01-01", "--end", "2022-01-01", "--products", "nope"], "unknown product"),
+    (["backfill", "plan", "--start", "2021-01-01", "--end", "2022-01-01", "--by", "week"], "Invalid value for '--by'"),
+    (["backfill", "plan", "--start", "2021-01-01", "--end", "2021-01-01"], "--end 2021-01-01 is not after --start"),
+    (["backfill", "run", "--start", "2021-01-01", "--end", "2022-01-01", "--parallel", "0"], "'--parallel': 0"),
+    (["backfill", "run", "--start", "2021-02-30", "--end", "2022-01-01"], "'2021-02-30' is not a date"),
+    (["backfill", "plan", "--start", "2021-01-01", "--end", "2022-01-01", "--stations", "-5"], "station id '-5'"),
+    (["backfill", "restore", "99999"], "no backfill run 99999"),
+    (["backfill", "resume", "99999"], "no backfill run 99999"),
+    (["show", "fct_nope"], "no mart 'fct_nope'"),
+    (["load", "dwd", "--start", "2021-01-01", "--end", "2020-01-01"], "end 2020-01-01 is not after start 2021-01-01"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "message"), USAGE_ERRORS, ids=[" ".join(a) for a, _ in USAGE_ERRORS])
+def test_a_usage_mistake_is_exit_2_and_one_line_in_every_command(database, tmp_path, arguments, message) -> None:
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"))
+    result = run_cli(*arguments, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error: ") and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    schemas = query(
+        database,
+        "select count(*) from information_schema.schemata"
+        " where schema_name not in ('public', 'information_schema') and schema_name not like 'pg\\_%'",
+    )
+    assert schemas == [(0,)]
+
+
 def test_unreachable_base_url(database, tmp_path) -> None:
     env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path), SOURCES__DWD_HOURLY__HTTP_ATTEMPTS="1")
     result = run_cli("load", "dwd", "--base-url", "http://127.0.0.1:9/", env=env)

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.common import user_errors
-from weatherinsight.marts import UnknownMart, read_mart
+from weatherinsight.cli.common import request_errors, user_errors
+from weatherinsight.marts import read_mart
 
 
 def _cell(value: object) -> str:
@@ -24,7 +24,8 @@ def _cell(value: object) -> str:
 @click.option("--station", "station_id", type=int, help="Only this DWD station id.")
 @click.option("--limit", default=12, show_default=True, type=click.IntRange(1, 10_000), help="Rows to show.")
 @click.option("--columns", default="", help="Comma-separated columns to show (default: all).")
-@user_errors(UnknownMart)
+@request_errors
+@user_errors()
 def show_command(mart: str, station_id: int | None, limit: int, columns: str) -> None:
     """Print the newest rows of a mart in the `marts` schema.
 
@@ -34,7 +35,7 @@ def show_command(mart: str, station_id: int | None, limit: int, columns: str) ->
     chosen = [name.strip() for name in columns.split(",") if name.strip()] or names
     unknown = [name for name in chosen if name not in names]
     if unknown:
-        raise click.ClickException(f"unknown columns {', '.join(unknown)} (available: {', '.join(names)})")
+        raise click.UsageError(f"unknown columns {', '.join(unknown)} (available: {', '.join(names)})")
     table = Table(title=f"marts.{mart}")
     for name in chosen:
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
