@@ -6,6 +6,8 @@ from __future__ import annotations
 import zipfile
 from datetime import date
 
+import pytest
+
 from weatherinsight import db
 from weatherinsight.dwd.archives import delivery_id
 from weatherinsight.dwd.service import load_dwd, make_window, parse_products, parse_stations
@@ -190,19 +192,30 @@ def test_zip_without_product_file_is_quarantined(mirror, database, pipelines_dir
     assert query(database, "select reason from raw_dwd.quarantine") == [("archive holds 0 product files (expected 1)",)]
 
 
-def test_bad_rows_are_quarantined_and_counted(mirror, database, pipelines_dir) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        (2, "    ?", "QN_3 is not a number"),
+        (1, "2021023100", "MESS_DATUM is not an hour of the calendar"),  # Arrow alone reads March 3rd
+        (1, "2021013125", "MESS_DATUM is not an hour of the calendar"),  # once stopped the whole load
+    ],
+)
+def test_bad_rows_are_quarantined_and_counted(mirror, database, pipelines_dir, field, value, reason) -> None:
     target = mirror.hourly / "wind/recent/stundenwerte_FF_01975_akt.zip"
     with zipfile.ZipFile(DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip") as source:
         member = next(name for name in source.namelist() if name.startswith("produkt_"))
         lines = source.read(member).decode("ascii").split("\r\n")
     fields = lines[10].split(";")
-    lines[10] = ";".join([*fields[:2], "    ?", *fields[3:]])  # damage one quality level
+    fields[field] = value  # damage one line
+    lines[10] = ";".join(fields)
     with zipfile.ZipFile(target, "w") as archive:
         archive.writestr(member, "\r\n".join(lines))
     result = load(mirror, database, pipelines_dir)
     assert result.stats.rows_quarantined == 1
     assert result.rows_loaded == 13200 - 1
-    assert query(database, "select count(*) from raw_dwd.quarantine where reason = 'QN_3 is not a number'") == [(1,)]
+    assert dict(result.stats.quarantined) == {"wind/recent/stundenwerte_FF_01975_akt.zip": {reason: 1}}
+    assert query(database, "select count(*) from raw_dwd.quarantine where reason = %s", (reason,)) == [(1,)]
+    assert query(database, "select count(distinct observed_at) from raw_dwd.wind") == [(13200 - 1,)]
 
 
 def test_http_500_fails_one_file_loads_the_rest_and_a_rerun_retries_it(

@@ -160,6 +160,25 @@ def test_bad_rows_are_rejected_with_a_reason() -> None:
     ]
 
 
+@pytest.mark.parametrize("hour", ["2021023100", "2021010125", "2021130100", "0000000000"])
+def test_a_ten_digit_mess_datum_that_is_no_hour_is_rejected_and_the_rest_parsed(hour: str) -> None:
+    # the clean fast path and the checked path both read ten digits as a MESS_DATUM: the calendar
+    # decides (a Feb 31 once stopped the whole load with ArrowInvalid)
+    for extra in ("", "   x.y"):  # a clean chunk, and one that takes the row checks
+        content = product_file(
+            "STATIONS_ID;MESS_DATUM;QN_3;   F;   D;eor",
+            "       1975;2021010100;    3;   5.2; 100;eor",
+            f"       1975;{hour};    3;   5.0; 100;eor",
+            "       1975;2021010102;    3;   4.0; 110;eor",
+            *([f"       1975;2021010103;    3;{extra}; 100;eor"] if extra else []),
+        )
+        batches = list(parse_product_file(content, PRODUCTS["wind"], 1975))
+        table = pa.concat_tables([batch.table for batch in batches])
+        rejects = [reject for batch in batches for reject in batch.rejects]
+        assert table.column("source_row_number").to_pylist() == [1, 3]
+        assert (f"1975;{hour};3;5.0;100", "MESS_DATUM is not an hour of the calendar") in rejects
+
+
 def test_unexpected_header_is_a_file_error() -> None:
     content = product_file("STATIONS_ID;MESS_DATUM;QN_9;TT_TU;RF_TU;eor", "  1975;2021010100;3;1.0;90;eor")
     with pytest.raises(ParseError, match="unexpected header"):

@@ -310,8 +310,28 @@ def _assembled(
     windows: Sequence[TimeWindow],
     rejects: list[tuple[str, str]],
 ) -> ParsedBatch:
-    """The output batch from typed columns: UTC observation times, -999 as NULL, rows in ``windows``."""
-    local = pc.strptime(mess_datum, format="%Y%m%d%H", unit="s")
+    """The output batch from typed columns: UTC observation times, -999 as NULL, rows in ``windows``.
+    A ``MESS_DATUM`` of ten digits that is no hour of the calendar (``2021023125``) goes to
+    ``rejects``."""
+    local = pc.strptime(mess_datum, format="%Y%m%d%H", unit="s", error_is_null=True)
+    bad = _not_an_hour(mess_datum, local)
+    if bad is not None:
+        fields = zip(
+            pc.filter(stations, bad).to_pylist(),
+            pc.filter(mess_datum, bad).to_pylist(),
+            typed.filter(bad).to_pylist(),
+            strict=True,
+        )
+        rejects.extend(
+            (
+                ";".join(str(value) for value in (station, hour, *values.values())),
+                "MESS_DATUM is not an hour of the calendar",
+            )
+            for station, hour, values in fields
+        )
+        keep = pc.invert(bad)
+        typed, stations, mess_datum = typed.filter(keep), pc.filter(stations, keep), pc.filter(mess_datum, keep)
+        row_numbers, local = pc.filter(row_numbers, keep), pc.filter(local, keep)
     observed = pc.cast(local, pa.int64())
     if mez_periods:
         hours = pc.cast(mess_datum, pa.int64())
@@ -336,6 +356,23 @@ def _assembled(
     columns["source_row_number"] = row_numbers
     table = pa.table(columns)
     return ParsedBatch(table.filter(_window_mask(table["observed_at"], windows)), rejects)
+
+
+def _not_an_hour(mess_datum: pa.Array, parsed: pa.Array) -> pa.Array | None:
+    """Which ``MESS_DATUM`` values are no hour of the calendar, or None if all are. Arrow's strptime
+    gives NULL for hour 25 or month 13 but rolls an impossible day over (``2021023100`` becomes March
+    3rd), so the days after the 28th must read back unchanged (checked on those rows only: formatting
+    every timestamp would cost a third of the parse)."""
+    late_days = pc.greater(pc.utf8_slice_codeunits(mess_datum, 6, 8), "28")
+    if not parsed.null_count and not pc.any(late_days).as_py():
+        return None
+    rows = pc.indices_nonzero(late_days)
+    rolled = pc.not_equal(pc.strftime(pc.take(parsed, rows), format="%Y%m%d%H"), pc.take(mess_datum, rows))
+    bad = pc.is_null(parsed)
+    if pc.any(rolled).as_py():  # garbage: rare, so the mask may be built the slow way
+        positions = pa.array(range(len(mess_datum)), pa.int64())
+        bad = pc.or_(bad, pc.is_in(positions, value_set=pc.filter(rows, rolled)))
+    return bad if pc.any(bad).as_py() else None
 
 
 def _nullify(values: pa.Array) -> pa.Array:
