@@ -36,17 +36,12 @@ class _MirrorHandler(http.server.SimpleHTTPRequestHandler):
 
     failing: set[str] = set()
     faults: dict[str, list] = {}
-    requests_seen: list[str] = []
     request_times: list[tuple[str, float]] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self.requests_seen.append(self.path)
         self.request_times.append((self.path, time.monotonic()))
-        if self.path in self.failing:
-            self.send_error(500, "injected fault")
-            return
         queued = self.faults.get(self.path)
-        fault = queued.pop(0) if queued else None
+        fault = ("status", 500, None) if self.path in self.failing else (queued.pop(0) if queued else None)
         if fault is None:
             super().do_GET()
         elif fault[0] == "status":  # ("status", code, retry_after or None)
@@ -86,7 +81,6 @@ class Mirror:
     root: Path
     base_url: str
     failing: set[str] = field(default_factory=set)
-    requests_seen: list[str] = field(default_factory=list)
     faults: dict[str, list] = field(default_factory=dict)
     request_times: list[tuple[str, float]] = field(default_factory=list)
 
@@ -112,7 +106,7 @@ class Mirror:
         self.faults.setdefault("/" + HOURLY_PATH + relative, []).extend(faults)
 
     def downloads(self, suffix: str = ".zip") -> list[str]:
-        return [path for path in self.requests_seen if path.endswith(suffix)]
+        return [path for path, _ in self.request_times if path.endswith(suffix)]
 
     def times_of(self, relative: str) -> list[float]:
         """When the server received each request for ``relative`` (monotonic seconds)."""
@@ -130,19 +124,14 @@ def serve_mirror(root: Path) -> Iterator[Mirror]:
     """A copy of the sample mirror in ``root``, served on 127.0.0.1 while the context lasts."""
     shutil.copytree(SAMPLE_MIRROR, root)
     failing: set[str] = set()
-    seen: list[str] = []
     faults: dict[str, list] = {}
     times: list[tuple[str, float]] = []
-    handler = type(
-        "Handler",
-        (_MirrorHandler,),
-        {"failing": failing, "requests_seen": seen, "faults": faults, "request_times": times},
-    )
+    handler = type("Handler", (_MirrorHandler,), {"failing": failing, "faults": faults, "request_times": times})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}/", failing, seen, faults, times)
+        yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}/", failing, faults, times)
     finally:
         server.shutdown()
         server.server_close()

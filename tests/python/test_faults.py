@@ -37,6 +37,8 @@ pytestmark = pytest.mark.faults
 
 #: what each test loads: two wind stations over three years (a historical and two recent archives)
 SCOPE = ("--products", "wind", "--stations", "1975,2115", "--start", "2021-01-01", "--end", "2024-01-01")
+#: the same, station 1975 alone: a first load before the faulted one
+SCOPE_1975 = (*SCOPE[:2], "--stations", "1975", *SCOPE[4:])
 STATION_1975 = "wind/recent/stundenwerte_FF_01975_akt.zip"
 HISTORICAL_2115 = "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip"
 RECENT_2115 = "wind/recent/stundenwerte_FF_02115_akt.zip"
@@ -295,9 +297,8 @@ def test_a_truncated_archive_is_quarantined_by_name_until_its_fix_arrives(
 # ---- the loader is killed ---------------------------------------------------------------------
 
 
-def killed_load(mirror: Mirror, database, tmp_path: Path, arm) -> subprocess.Popen:
-    """Start a load, let ``arm(process)`` kill it at the right moment, wait for it to die."""
-    process = start_load(mirror, database, tmp_path / "pipelines")
+def killed(process: subprocess.Popen, arm: Callable[[subprocess.Popen], None]) -> None:
+    """Let ``arm(process)`` kill the started ``process`` at the right moment; wait for it to die."""
     try:
         arm(process)
         process.wait(timeout=300)
@@ -305,7 +306,11 @@ def killed_load(mirror: Mirror, database, tmp_path: Path, arm) -> subprocess.Pop
         if process.poll() is None:
             process.kill()
     assert process.returncode == -signal.SIGKILL
-    return process
+
+
+def killed_load(mirror: Mirror, database, tmp_path: Path, arm: Callable[[subprocess.Popen], None]) -> None:
+    """Start a load and let ``arm`` kill it."""
+    killed(start_load(mirror, database, tmp_path / "pipelines"), arm)
 
 
 def test_sigkill_during_a_download(mirror, database, tmp_path, reference, reliability) -> None:
@@ -329,7 +334,7 @@ def test_sigkill_as_an_archive_arrives(mirror, database, tmp_path, reference, re
 def test_sigkill_during_the_copy_into_postgresql(mirror, database, tmp_path, reference, reliability) -> None:
     # a first load creates the raw tables; a SHARE lock on raw_dwd.wind then makes the next load's
     # COPY wait, so the kill lands inside dlt's load step for certain
-    assert_summary(load(mirror, database, tmp_path / "pipelines", *SCOPE[:2], "--stations", "1975", *SCOPE[4:]))
+    assert_summary(load(mirror, database, tmp_path / "pipelines", *SCOPE_1975))
     with table_locked(database, "raw_dwd.wind"):
         killed_load(mirror, database, tmp_path, kill_when_waiting(database, 'copy "raw_dwd"."wind"'))
     assert_summary(load(mirror, database, tmp_path / "pipelines"))
@@ -356,7 +361,7 @@ def test_ctrl_c_during_a_download(mirror, database, tmp_path, reference, reliabi
 def test_sigkill_of_a_plain_dbt_build_mid_model(mirror, database, tmp_path, reference, reliability) -> None:
     # station 1975 loaded and built; then station 2115 arrives and the plain build that takes it in
     # is killed while it writes the hourly fact
-    assert_summary(load(mirror, database, tmp_path / "pipelines", *SCOPE[:2], "--stations", "1975", *SCOPE[4:]))
+    assert_summary(load(mirror, database, tmp_path / "pipelines", *SCOPE_1975))
     marts(database, tmp_path / "first")
     assert_summary(load(mirror, database, tmp_path / "pipelines"))
     env = cli_env(database, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
@@ -367,13 +372,7 @@ def test_sigkill_of_a_plain_dbt_build_mid_model(mirror, database, tmp_path, refe
              "--log-path", str(target / "logs")],
             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        try:
-            kill_when_waiting(database, "fct_hourly_wind")(process)
-            process.wait(timeout=300)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    assert process.returncode == -signal.SIGKILL
+        killed(process, kill_when_waiting(database, "fct_hourly_wind"))
     reliability(
         converged(reference, database, tmp_path, "SIGKILL of a plain `dbt run` while it writes a mart", 1, "rerun")
     )

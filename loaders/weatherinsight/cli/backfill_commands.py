@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.common import ISO_DATE, base_url_option, console, report, request_errors, user_errors
+from weatherinsight.cli.common import ISO_DATE, base_url_option, console, report, user_errors
 from weatherinsight.dwd.service import SourceUnreachable, configured_base_url
 from weatherinsight.ops.errors import BackfillFailed
 from weatherinsight.ops.ledger import Ledger
@@ -79,7 +79,6 @@ def _print_plan(plan: BackfillPlan) -> None:
 
 @backfill_group.command("plan")
 @window_options
-@request_errors
 @user_errors(BackfillFailed)
 def plan_command(start: date, end: date, products: str, stations: str, by: str, force: bool) -> None:
     """List the windows and what a run would do with each; changes nothing.
@@ -192,7 +191,6 @@ def _execute(request: Request) -> None:
 @click.option(
     "--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy window (default: refuse)."
 )
-@request_errors
 @user_errors(BackfillFailed, WindowBusy, SourceUnreachable)
 def run_command(
     start: date,
@@ -239,7 +237,6 @@ def run_command(
 @backfill_group.command("resume")
 @click.argument("run_id", type=int, required=False)
 @click.option("--base-url", help="Override the run's base URL (DWD's server or a mirror).")
-@request_errors
 @user_errors(BackfillFailed, WindowBusy, SourceUnreachable)
 def resume_command(run_id: int | None, base_url: str | None) -> None:
     """Rerun a failed or interrupted run (default: the latest run, if it failed), retrying its failed windows.
@@ -261,7 +258,6 @@ def resume_command(run_id: int | None, base_url: str | None) -> None:
 @backfill_group.command("restore")
 @click.argument("run_id", type=int)
 @click.option("--force", is_flag=True, help="Restore even when later runs published overlapping windows.")
-@request_errors
 @user_errors(BackfillFailed, WindowBusy)
 def restore_command(run_id: int, force: bool) -> None:
     """Put back the published rows a run replaced, and record it in the ledger.

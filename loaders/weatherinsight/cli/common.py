@@ -104,27 +104,17 @@ def one_line(error: BaseException) -> str:
     return lines[0] if lines else type(cause).__name__
 
 
-def request_errors(command: Callable) -> Callable:
-    """A wrong request is a usage error in every command: one line, exit code 2, nothing changed."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except RequestError as error:
-            raise click.UsageError(str(error)) from error
-
-    return wrapper
-
-
 def user_errors(*error_types: type[BaseException]) -> Callable:
-    """Turn the listed exceptions (and database errors) into one line and exit code 1."""
+    """Turn the listed exceptions (and database errors) into one line and exit code 1; a wrong request
+    (:class:`RequestError`) is a usage error in every command: one line, exit code 2, nothing changed."""
 
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return command(*args, **kwargs)
+            except RequestError as error:
+                raise click.UsageError(str(error)) from error
             except (db.DatabaseError, *error_types) as error:
                 if isinstance(root_cause(error), KeyboardInterrupt):  # Ctrl-C inside a dlt step
                     log.warning("interrupted")

@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.common import ISO_DATE, base_url_option, console, request_errors, user_errors
+from weatherinsight.cli.common import ISO_DATE, base_url_option, console, user_errors
 from weatherinsight.dwd.service import (
     FileTask,
     LoadPlan,
@@ -119,7 +119,6 @@ def _print_summary(result: LoadResult) -> None:
 @click.option("--start", type=ISO_DATE, help="First day to load (UTC, inclusive).")
 @click.option("--end", type=ISO_DATE, help="Day after the last day to load (UTC, exclusive).")
 @click.option("--dry-run", is_flag=True, help="List what would be fetched and loaded; write nothing.")
-@request_errors
 @user_errors(SourceUnreachable, PipelineStepFailed)
 def load_dwd_command(
     base_url: str, products: str, stations: str, start: date | None, end: date | None, dry_run: bool

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.common import ISO_DATE, report, request_errors, user_errors
+from weatherinsight.cli.common import ISO_DATE, report, user_errors
 from weatherinsight.dwd.service import parse_products, parse_stations
 from weatherinsight.ops import doctor, status, validate
 from weatherinsight.ops.request import BackfillRequestError
@@ -81,7 +81,6 @@ def _print_matrix(result: status.Coverage) -> None:
 @click.option("--stations", default="", help="Only these stations (comma-separated ids).")
 @click.option("--by-station", is_flag=True, help="One column per station instead of per product.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML page.")
-@request_errors
 @user_errors()
 def status_command(
     start: date | None, end: date | None, products: str, stations: str, by_station: bool, html_path: Path | None
@@ -107,7 +106,6 @@ def status_command(
 @click.option("--start", type=ISO_DATE, help="First day (default: first day with data).")
 @click.option("--end", type=ISO_DATE, help="Day after the last (default: after the last day with data).")
 @click.option("--products", default="", help="Comma-separated products (default: all).")
-@request_errors
 @user_errors()
 def validate_command(start: date | None, end: date | None, products: str) -> None:
     """Check the warehouse against what was delivered, without reprocessing anything.

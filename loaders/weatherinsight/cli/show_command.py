@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from weatherinsight import db
-from weatherinsight.cli.common import request_errors, user_errors
+from weatherinsight.cli.common import user_errors
 from weatherinsight.marts import read_mart
 
 
@@ -24,7 +24,6 @@ def _cell(value: object) -> str:
 @click.option("--station", "station_id", type=int, help="Only this DWD station id.")
 @click.option("--limit", default=12, show_default=True, type=click.IntRange(1, 10_000), help="Rows to show.")
 @click.option("--columns", default="", help="Comma-separated columns to show (default: all).")
-@request_errors
 @user_errors()
 def show_command(mart: str, station_id: int | None, limit: int, columns: str) -> None:
     """Print the newest rows of a mart in the `marts` schema.

@@ -190,13 +190,15 @@ class LoadFiles:
         self.path: str | None = None
         self.writer: pacsv.CSVWriter | None = None
         self.hints: pa.Table | None = None
+        self.load_id = ""
         self.rows = 0
 
     def add(self, rows: pa.Table) -> Iterator[Any]:
         """Write ``rows``; yield the finished file when it is full."""
-        load_id = dlt.current.load_package_state()["load_id"]
+        if self.writer is None:
+            self.load_id = dlt.current.load_package_state()["load_id"]
         rows = rows.append_column(
-            pa.field("_dlt_load_id", pa.string(), nullable=False), pa.array([load_id] * rows.num_rows, pa.string())
+            pa.field("_dlt_load_id", pa.string(), nullable=False), pa.array([self.load_id] * rows.num_rows, pa.string())
         )
         ready = _csv_ready(rows)
         if self.writer is None:

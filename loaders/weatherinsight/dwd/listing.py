@@ -125,44 +125,46 @@ def complete_versions(session: requests.Session, files: list[RemoteFile]) -> lis
     return completed
 
 
-#: What can go wrong while an answer's body streams in, after its status line was fine.
-BODY_FAULTS = (
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ContentDecodingError,
-)
+class BrokenBody(requests.exceptions.RequestException):
+    """An answer whose status was fine but whose body broke off, stalled past the read timeout or had
+    another size than the listing announced."""
 
 
 def download(session: requests.Session, remote: RemoteFile, chunk_bytes: int = 1 << 20) -> IO[bytes]:
     """Stream ``remote`` into a temporary file (deleted on close) and return it rewound.
 
-    The request is retried by the session (connection errors, timeouts, 429/5xx); a body cut off
-    mid-transfer, a stall past the read timeout or a body of another size than the listing announced
-    is fetched again, as many times. Raises :class:`requests.RequestException` when all attempts fail.
+    The request is retried by the session (connection errors, timeouts, 429/5xx); a broken body is
+    fetched again here, as many times. Raises :class:`requests.RequestException` when all attempts fail.
     """
-    attempts = getattr(session, "max_attempts", 1)
-    for attempt in range(1, attempts + 1):
-        response = session.get(remote.url, stream=True)  # the session retried the request itself
-        target = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
+    for attempt in range(1, getattr(session, "max_attempts", 1)):
         try:
-            with response:
-                for chunk in response.iter_content(chunk_bytes):
-                    target.write(chunk)
-            received = target.tell()
-            if remote.size is not None and received != remote.size:
-                raise requests.exceptions.ContentDecodingError(
-                    f"received {received} of {remote.size} bytes from {remote.url}"
-                )
-        except BODY_FAULTS as error:
-            target.close()
-            if attempt == attempts:
-                raise
+            return _fetch(session, remote, chunk_bytes)
+        except BrokenBody as error:
             log.warning("download of %s broke off (%s); fetching it again", remote.url, error)
             time.sleep(getattr(session, "backoff_seconds", 0) * 2 ** (attempt - 1))
-            continue
-        except BaseException:
-            target.close()
-            raise
-        target.seek(0)
-        return target
-    raise AssertionError("unreachable")
+    return _fetch(session, remote, chunk_bytes)
+
+
+def _fetch(session: requests.Session, remote: RemoteFile, chunk_bytes: int) -> IO[bytes]:
+    response = session.get(remote.url, stream=True)  # the session retried the request itself
+    target = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
+    try:
+        with response:
+            for chunk in response.iter_content(chunk_bytes):
+                target.write(chunk)
+    except (
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ContentDecodingError,
+    ) as error:
+        target.close()
+        raise BrokenBody(str(error)) from error
+    except BaseException:
+        target.close()
+        raise
+    received = target.tell()
+    if remote.size is not None and received != remote.size:
+        target.close()
+        raise BrokenBody(f"received {received} of {remote.size} bytes from {remote.url}")
+    target.seek(0)
+    return target

@@ -361,17 +361,15 @@ def _assembled(
 def _not_an_hour(mess_datum: pa.Array, parsed: pa.Array) -> pa.Array | None:
     """Which ``MESS_DATUM`` values are no hour of the calendar, or None if all are. Arrow's strptime
     gives NULL for hour 25 or month 13 but rolls an impossible day over (``2021023100`` becomes March
-    3rd), so the days after the 28th must read back unchanged (checked on those rows only: formatting
-    every timestamp would cost a third of the parse)."""
+    3rd), so a day after the 28th must still be one after parsing (checked on those rows only)."""
+    if isinstance(mess_datum, pa.ChunkedArray):  # a table's column; replace_with_mask wants arrays
+        mess_datum, parsed = mess_datum.combine_chunks(), parsed.combine_chunks()
     late_days = pc.greater(pc.utf8_slice_codeunits(mess_datum, 6, 8), "28")
-    if not parsed.null_count and not pc.any(late_days).as_py():
-        return None
-    rows = pc.indices_nonzero(late_days)
-    rolled = pc.not_equal(pc.strftime(pc.take(parsed, rows), format="%Y%m%d%H"), pc.take(mess_datum, rows))
     bad = pc.is_null(parsed)
-    if pc.any(rolled).as_py():  # garbage: rare, so the mask may be built the slow way
-        positions = pa.array(range(len(mess_datum)), pa.int64())
-        bad = pc.or_(bad, pc.is_in(positions, value_set=pc.filter(rows, rolled)))
+    if pc.any(late_days).as_py():
+        rows = pc.indices_nonzero(late_days)
+        rolled = pc.less(pc.day(pc.take(parsed, rows)), 29)  # a day after the 28th that became the 1st to 3rd
+        bad = pc.replace_with_mask(bad, late_days, pc.fill_null(rolled, True))
     return bad if pc.any(bad).as_py() else None
 
 
