@@ -21,13 +21,14 @@ END = "<!-- end of reliability table -->"
 
 def table(records: list[dict]) -> str:
     lines = [
-        "| fault (test in `tests/python/test_faults.py`) | trials | raw rows compared | lost | duplicated "
+        "| fault (test in `tests/python/test_faults.py`) | trials | rows compared | lost | duplicated "
         "| marts byte-identical to a clean run | how it recovers |",
         "|---|---|---|---|---|---|---|",
     ]
     for record in records:
         lines.append(
-            f"| {record['fault']} (`{record['test']}`) | {record['trials']} | {record['rows_checked']:,} "
+            f"| {record['fault']} (`{record['test']}`) | {record['trials']} "
+            f"| {record['rows_checked']:,} {record.get('compared', 'raw')} "
             f"| {record['rows_lost']} "
             f"| {record['rows_duplicated']} | {'yes' if record['marts_identical'] else '**no**'} "
             f"| {record['recovery']} |"

@@ -263,9 +263,9 @@ _faults_seen: list[dict] = []
 
 @dataclass
 class FaultRecord:
-    """What one fault test saw: the fault, how many times it was injected, raw rows compared with a
-    clean run and how many of them were lost or duplicated, whether the marts came out
-    byte-identical, how it recovered."""
+    """What one fault test saw: the fault, how many times it was injected, rows compared with a clean
+    run (raw rows for a load, published mart rows for a backfill) and how many of them were lost or
+    duplicated, whether the marts came out byte-identical, how it recovered."""
 
     fault: str
     trials: int
@@ -274,6 +274,7 @@ class FaultRecord:
     rows_duplicated: int
     marts_identical: bool
     recovery: str
+    compared: str = "raw"  # which rows were compared: "raw" (the loaded rows) or "mart" (published rows)
 
 
 @pytest.fixture

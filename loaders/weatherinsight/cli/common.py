@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 import click
+import psycopg2
 from rich.console import Console
 
 from weatherinsight import db
@@ -105,8 +106,9 @@ def one_line(error: BaseException) -> str:
 
 
 def user_errors(*error_types: type[BaseException]) -> Callable:
-    """Turn the listed exceptions (and database errors) into one line and exit code 1; a wrong request
-    (:class:`RequestError`) is a usage error in every command: one line, exit code 2, nothing changed."""
+    """Turn the listed exceptions (and database errors, a lost connection among them) into one line
+    and exit code 1; a wrong request (:class:`RequestError`) is a usage error in every command: one
+    line, exit code 2, nothing changed."""
 
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
@@ -115,6 +117,14 @@ def user_errors(*error_types: type[BaseException]) -> Callable:
                 return command(*args, **kwargs)
             except RequestError as error:
                 raise click.UsageError(str(error)) from error
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
+                if getattr(error, "pgcode", None) is not None:  # the server's answer to a statement
+                    raise
+                log.exception("lost the database connection")
+                raise click.ClickException(
+                    f"lost the connection to PostgreSQL ({one_line(error)}); nothing half-written was kept:"
+                    " rerun the same command once the server is back"
+                ) from error
             except (db.DatabaseError, *error_types) as error:
                 if isinstance(root_cause(error), KeyboardInterrupt):  # Ctrl-C inside a dlt step
                     log.warning("interrupted")

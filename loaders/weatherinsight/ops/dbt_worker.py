@@ -120,6 +120,12 @@ class DbtWorker:
                 return result
             return DbtResult.from_json(answer)
 
+    def kill(self) -> None:
+        """Stop dbt at once, from any thread (Ctrl-C): a window waiting for its answer gets it now."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.kill()
+
     def close(self) -> None:
         with self.lock:
             if self.process is not None and self.process.poll() is None:
@@ -158,6 +164,10 @@ class DbtWorkers:
             yield worker
         finally:
             self.idle.put(worker)
+
+    def kill(self) -> None:
+        for worker in self.workers:
+            worker.kill()
 
     def __enter__(self) -> DbtWorkers:
         return self

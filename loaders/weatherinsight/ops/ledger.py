@@ -211,11 +211,13 @@ class Ledger:
         return rows[0] if rows and rows[0]["status"] in ("failed", "running") else None
 
     def fail_run(self, run_id: int, message: str) -> None:
-        """The run stopped (an error, Ctrl-C): its unfinished windows and the run are failed."""
+        """The run stopped (an error, Ctrl-C): its unfinished windows and the run are failed, a window
+        that never started saying so."""
         self._execute(
-            "update ops.backfill_windows set status = 'failed', error = %s, finished_at = now()"
+            "update ops.backfill_windows set status = 'failed', finished_at = now(),"
+            " error = case when status = 'planned' then %s else %s end"
             " where run_id = %s and status in ('planned', 'running')",
-            (message, run_id),
+            (f"{message} (before this window started)", message, run_id),
         )
         self.finish_run(run_id, "failed", error=message)
 

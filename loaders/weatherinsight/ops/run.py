@@ -35,7 +35,7 @@ from weatherinsight.ops.changes import forget_audit_changes
 from weatherinsight.ops.dbt import DbtResult, backfill_target
 from weatherinsight.ops.dbt_worker import DbtWorkers
 from weatherinsight.ops.errors import BackfillFailed
-from weatherinsight.ops.ledger import AUDIT_PREFIX, BUSY, NOW, Ledger
+from weatherinsight.ops.ledger import AUDIT_PREFIX, BUSY, INTERRUPTED, NOW, Ledger
 from weatherinsight.ops.locks import WindowBusy, WindowLocks, window_lock_keys
 from weatherinsight.ops.plan import BackfillPlan, WindowPlan, make_plan
 from weatherinsight.ops.publish import Published, checksum, publish_window, stage_audit_schema
@@ -128,8 +128,10 @@ def run_backfill(
             )
         except BaseException as error:
             summary.seconds = time.perf_counter() - started
-            interrupted = isinstance(error, KeyboardInterrupt)
-            message = ("interrupted: " if interrupted else "") + (str(error).splitlines() or [type(error).__name__])[0]
+            if isinstance(error, KeyboardInterrupt):
+                message = f"{INTERRUPTED}: stopped by Ctrl-C (SIGINT); `weatherinsight backfill resume` finishes it"
+            else:
+                message = (str(error).splitlines() or [type(error).__name__])[0]
             ledger.fail_run(run_id, message)
             raise
     return summary
@@ -167,8 +169,10 @@ def _build_batches(runner: Runner, summary: RunSummary, progress: BackfillProgre
         try:
             for future in as_completed([pool.submit(run_group, group) for group in _groups(batches)]):
                 future.result()
-        except BaseException:
+        except BaseException as error:
             stopping.set()
+            if isinstance(error, KeyboardInterrupt):  # stop now, not after the windows under way
+                runner.stop_now()
             raise
 
 
@@ -196,6 +200,14 @@ class Runner:
         self.catalogue, self.workers = catalogue, workers
         self.run_dir = backfill_target(connection.database, f"run_{run_id}")
         self.ledger_lock = threading.Lock()
+        self.connections: set = set()  # the windows' connections under way, to cancel on Ctrl-C
+
+    def stop_now(self) -> None:
+        """Ctrl-C: cancel the windows' statements (a publish rolls back, a lock wait ends) and stop
+        dbt, so their threads end now instead of when the window would have."""
+        for conn in list(self.connections):
+            conn.cancel()
+        self.workers.kill()
 
     def ledger_do(self, method: Callable, *args, **kwargs):
         with self.ledger_lock:  # one ledger connection, shared by the worker threads
@@ -210,6 +222,7 @@ class Runner:
         outcome = BatchOutcome(batch, window, products, ok=False)
         conn = db.connect(self.connection)
         conn.autocommit = True
+        self.connections.add(conn)
         audit = f"{AUDIT_PREFIX}{self.run_id}_b{batch}"
         what = f"window {window.label} ({', '.join(products)})"
         try:
@@ -245,6 +258,7 @@ class Runner:
             outcome.problems = [f"{BUSY}: {error}"]
             self._fail(ids, outcome, None)
         finally:
+            self.connections.discard(conn)
             with conn.cursor() as cursor:
                 cursor.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(audit)))
                 forget_audit_changes(cursor, audit)
