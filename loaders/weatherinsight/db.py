@@ -94,6 +94,13 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def pipelines_dir() -> Path:
+    """Where dlt keeps its working folders: ``.dlt/pipelines/`` in the checkout (git-ignored), so two
+    checkouts on one machine never share a working folder (``WEATHERINSIGHT_PIPELINES_DIR`` overrides)."""
+    configured = os.environ.get("WEATHERINSIGHT_PIPELINES_DIR")
+    return Path(configured) if configured else project_root() / ".dlt" / "pipelines"
+
+
 def pgdata_dir() -> Path:
     return Path(os.environ.get("WEATHERINSIGHT_PGDATA", project_root() / ".pgdata")).resolve()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -487,10 +488,16 @@ def when(condition: Callable[[], bool], then: Callable[[], None], process: subpr
 
 
 def backfill_converged(
-    backfilled: Backfilled, database: db.ConnectionSettings, tmp_path: Path, fault: str, recovery: str
+    backfilled: Backfilled,
+    database: db.ConnectionSettings,
+    tmp_path: Path,
+    fault: str,
+    recovery: str,
+    faulted_error: str = "interrupted%",
 ) -> FaultRecord:
-    """After the fault: nothing half-published, the ledger tells the truth; after ``backfill resume``:
-    the marts hold exactly the clean backfill's rows."""
+    """After the fault: nothing half-published, the ledger tells the truth (the faulted run failed
+    with ``faulted_error``, a LIKE pattern); after ``backfill resume``: the marts hold exactly the
+    clean backfill's rows."""
     # the window under way was not published in part: April to December are still missing as a whole
     for table, where in BACKFILL_MARTS.items():
         assert query(database, f"select count(*) from {table} where {where}") == [(0,)], table
@@ -498,8 +505,8 @@ def backfill_converged(
     faulted_run = ledger[0][0]
     resumed = run_cli("backfill", "resume", env=cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "p")))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert query(database, "select status, error like 'interrupted%%' from ops.backfill_runs where run_id = %s",
-                 (faulted_run,)) == [("failed", True)]  # fmt: skip
+    assert query(database, "select status, error like %s from ops.backfill_runs where run_id = %s",
+                 (faulted_error, faulted_run)) == [("failed", True)]  # fmt: skip
     unfinished = "select count(*) from ops.backfill_windows where run_id = %s and status not in ('succeeded', 'failed')"
     assert query(database, unfinished, (faulted_run,)) == [(0,)]
     assert query(database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
@@ -581,3 +588,71 @@ def test_the_server_restarted_during_a_backfill(backfilled, database, tmp_path, 
             "exit 1, one line; `backfill resume`",
         )  # fmt: skip
     )
+
+
+# ---- the working folders fail ------------------------------------------------------------------
+
+
+def full_disk(limit_bytes: int) -> Callable[[], None]:
+    """A child's view of a full disk: writing a file past ``limit_bytes`` fails with EFBIG (no file
+    it writes may grow further), as ENOSPC would on a full partition."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return apply
+
+
+def test_a_full_disk_during_a_load(mirror, database, tmp_path, reference, reliability) -> None:
+    env = loader_env(database, tmp_path / "pipelines") | {"WEATHERINSIGHT_LOG_DIR": str(tmp_path / "logs")}
+    command = [str(VENV_BIN / "weatherinsight"), "load", "dwd", "--base-url", mirror.base_url, *SCOPE]
+    # 2 MiB: more than the station lists, two recent archives and the log need, less than the historical archive
+    full = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          preexec_fn=full_disk(2 * 2**20))  # fmt: skip
+    assert full.returncode == 1, full.stderr[-3000:]
+    last = full.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: cannot write a working file (File too large); free space or fix permissions in")
+    assert str(tmp_path / "pipelines") in last and last.endswith("nothing half-written was kept")
+    # a load is one dlt package: none of it arrived (the archives that fitted come with the rerun)
+    assert query(database, "select count(*) from pg_namespace where nspname = 'raw_dwd'") == [(0,)]
+    assert_summary(load(mirror, database, tmp_path / "pipelines"))
+    reliability(
+        converged(reference, database, tmp_path, "disk full (file size limit) while the loader writes", 1, "rerun")
+    )
+
+
+def test_a_full_disk_during_a_backfill(backfilled, database, tmp_path, reliability) -> None:
+    backfilled.copy(database)
+    env = cli_env(database, WEATHERINSIGHT_LOG_DIR=str(tmp_path / "logs"))
+    full = subprocess.run([str(VENV_BIN / "weatherinsight"), *BACKFILL], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=600, preexec_fn=full_disk(256 * 1024))  # fmt: skip
+    assert full.returncode == 1, full.stderr[-3000:]
+    last = full.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: 3 window(s) failed, published marts unchanged for them") and "File too large" in last
+    windows = "select status, count(*) from ops.backfill_windows where run_id = 2 and error like %s group by 1"
+    assert query(database, windows, ("%File too large%",)) == [("failed", 3)]
+    reliability(
+        backfill_converged(
+            backfilled,
+            database,
+            tmp_path,
+            "disk full (file size limit) while a backfill's dbt writes",
+            "windows failed, named; `backfill resume`",
+            faulted_error="3 window(s) failed",
+        )  # fmt: skip
+    )
+
+
+@pytest.mark.parametrize("folder", ["logs", "pipelines"])
+def test_a_working_folder_that_cannot_be_written(mirror, database, tmp_path, folder) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be\n")  # as root, permissions alone would not stop it
+    env = loader_env(database, tmp_path / "pipelines") | {"WEATHERINSIGHT_LOG_DIR": str(tmp_path / "logs")}
+    env["WEATHERINSIGHT_LOG_DIR" if folder == "logs" else "WEATHERINSIGHT_PIPELINES_DIR"] = str(blocked / folder)
+    result = run_cli("load", "dwd", "--base-url", mirror.base_url, *SCOPE, env=env)
+    assert result.returncode == 1, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: ") and "Not a directory" in lines[-1] and str(blocked) in lines[-1], lines
+    assert mirror.downloads() == []  # it stopped before fetching anything
+    assert query(database, "select count(*) from pg_namespace where nspname = 'raw_dwd'") == [(0,)]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import logging.handlers
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,20 +39,35 @@ console = _console(stderr=True)
 report = _console()
 
 
-def log_file():
-    folder = db.project_root() / "logs"
-    folder.mkdir(exist_ok=True)
-    return folder / "weatherinsight.log"
+#: the log rotates at this size, keeping LOG_BACKUPS older files beside it
+LOG_BYTES, LOG_BACKUPS = 10 * 2**20, 3
+
+
+def log_file() -> Path:
+    """``weatherinsight.log`` in ``WEATHERINSIGHT_LOG_DIR``, by default the checkout's ``logs/``."""
+    configured = os.environ.get("WEATHERINSIGHT_LOG_DIR")
+    return (Path(configured) if configured else db.project_root() / "logs") / "weatherinsight.log"
 
 
 def setup_logging(verbose: bool) -> None:
     """Details go to ``logs/weatherinsight.log``; with ``-v`` the terminal gets them too. Without it the
-    terminal shows only what commands print: progress, summaries and one-line errors."""
+    terminal shows only what commands print: progress, summaries and one-line errors. A log that
+    cannot be written stops the command before it does anything."""
     root = logging.getLogger()
     if getattr(root, "_weatherinsight_configured", False):
         return
     root.setLevel(logging.INFO)
-    handler = logging.FileHandler(log_file(), encoding="utf-8")
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+        )
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot write the log {path}: {error.strerror or error}; make its folder writable or set"
+            " WEATHERINSIGHT_LOG_DIR to one that is"
+        ) from error
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     if verbose:
@@ -98,11 +117,50 @@ def root_cause(error: BaseException) -> BaseException:
     return cause
 
 
+def working_file_cause(error: BaseException) -> OSError | None:
+    """The full disk or unwritable folder behind ``error``, however deep dlt wrapped it."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        cause = pending.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in WORKING_FILE_ERRORS:
+            return cause
+        inner = getattr(cause, "exception", None)
+        pending.extend([inner if isinstance(inner, BaseException) else None, cause.__cause__, cause.__context__])
+    return None
+
+
 def one_line(error: BaseException) -> str:
     """The most telling single line of an error (dlt wraps the real cause in several lines)."""
     cause = root_cause(error)
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     return lines[0] if lines else type(cause).__name__
+
+
+#: what a full disk, a quota, a read-only or unwritable folder, or a file where a folder belongs raise
+WORKING_FILE_ERRORS = {
+    errno.ENOSPC,
+    errno.EFBIG,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTDIR,
+    errno.EEXIST,
+}
+
+
+def working_file_error(error: OSError) -> str:
+    """One line for a working file that could not be written, naming the folders a command writes."""
+    what = f"{error.filename}: " if error.filename else ""
+    return (
+        f"cannot write a working file ({what}{error.strerror or error}); free space or fix permissions in dlt's"
+        f" folder {db.pipelines_dir()}, the temporary folder {tempfile.gettempdir()} and {log_file().parent},"
+        " then rerun the same command: nothing half-written was kept"
+    )
 
 
 def user_errors(*error_types: type[BaseException]) -> Callable:
@@ -125,11 +183,16 @@ def user_errors(*error_types: type[BaseException]) -> Callable:
                     f"lost the connection to PostgreSQL ({one_line(error)}); nothing half-written was kept:"
                     " rerun the same command once the server is back"
                 ) from error
-            except (db.DatabaseError, *error_types) as error:
+            except (db.DatabaseError, OSError, *error_types) as error:
                 if isinstance(root_cause(error), KeyboardInterrupt):  # Ctrl-C inside a dlt step
                     log.warning("interrupted")
                     raise click.exceptions.Abort() from error
                 log.exception("command failed")
+                unwritable = working_file_cause(error)
+                if unwritable is not None:
+                    raise click.ClickException(working_file_error(unwritable)) from error
+                if isinstance(error, OSError) and not isinstance(error, db.DatabaseError):
+                    raise
                 raise click.ClickException(one_line(error)) from error
 
         return wrapper

@@ -5,7 +5,6 @@ files) is re-exported here."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -126,10 +125,7 @@ def pipeline_name(connection: db.ConnectionSettings) -> str:
 
 
 def default_pipelines_dir() -> Path:
-    """Where dlt keeps its working folders: ``.dlt/pipelines/`` in the checkout (git-ignored), so two
-    checkouts on one machine never share a working folder (``WEATHERINSIGHT_PIPELINES_DIR`` overrides)."""
-    configured = os.environ.get("WEATHERINSIGHT_PIPELINES_DIR")
-    return Path(configured) if configured else db.project_root() / ".dlt" / "pipelines"
+    return db.pipelines_dir()
 
 
 def make_pipeline(connection: db.ConnectionSettings, folder: str | Path | None = None) -> dlt.Pipeline:

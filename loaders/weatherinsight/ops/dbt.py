@@ -21,6 +21,10 @@ from weatherinsight import db
 log = logging.getLogger(__name__)
 
 
+#: the result id of a window whose dbt worker stopped before answering
+WORKER_NODE = "dbt.worker"
+
+
 @dataclass
 class DbtResult:
     """What one dbt invocation did: exit code, its artifacts' folder and their node results."""
@@ -98,8 +102,9 @@ class DbtResult:
     def problems(self) -> list[str]:
         """One short line per failed test or errored node."""
         return [
-            f"{result['unique_id'].split('.')[2]}: {result['status']}"
+            f"{_node_name(result['unique_id'])}: {result['status']}"
             + (f" ({result['failures']} rows)" if result.get("failures") else "")
+            + (f" ({result['message']})" if result["unique_id"] == WORKER_NODE and result.get("message") else "")
             for result in self.results
             if result["status"] in ("fail", "error", "runtime error")
         ]
@@ -116,6 +121,12 @@ class DbtResult:
             return f"dbt exited with code {self.returncode}"
         errors = [line.strip() for line in text.splitlines() if "Error" in line or "error" in line]
         return errors[-1] if errors else f"dbt exited with code {self.returncode} (see {self.log_path})"
+
+
+def _node_name(unique_id: str) -> str:
+    """``model.weatherinsight.fct_x`` -> ``fct_x``; an id of another shape as it is."""
+    parts = unique_id.split(".")
+    return parts[2] if len(parts) > 2 else unique_id
 
 
 def backfill_target(*parts: str) -> Path:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from weatherinsight import db
-from weatherinsight.ops.dbt import DbtResult, backfill_target, dbt_environment
+from weatherinsight.ops.dbt import WORKER_NODE, DbtResult, backfill_target, dbt_environment
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class DbtWorker:
             if answer is None or "error" in answer:
                 message = self._lost() if answer is None else answer["error"]
                 result = DbtResult(2, target_path, target_path / "dbt.out")
-                result.results = [{"unique_id": "dbt.worker", "status": "error", "message": message}]
+                result.results = [{"unique_id": WORKER_NODE, "status": "error", "message": message}]
                 return result
             return DbtResult.from_json(answer)
 
