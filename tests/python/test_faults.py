@@ -493,22 +493,25 @@ def backfill_converged(
     tmp_path: Path,
     fault: str,
     recovery: str,
-    faulted_error: str = "interrupted%",
+    faulted_error: str | None = "interrupted%",
+    trials: int = 1,
 ) -> FaultRecord:
-    """After the fault: nothing half-published, the ledger tells the truth (the faulted run failed
-    with ``faulted_error``, a LIKE pattern); after ``backfill resume``: the marts hold exactly the
-    clean backfill's rows."""
-    # the window under way was not published in part: April to December are still missing as a whole
-    for table, where in BACKFILL_MARTS.items():
-        assert query(database, f"select count(*) from {table} where {where}") == [(0,)], table
-    ledger = query(database, "select run_id, status, error from ops.backfill_runs order by run_id desc limit 1")
-    faulted_run = ledger[0][0]
-    resumed = run_cli("backfill", "resume", env=cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "p")))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert query(database, "select status, error like %s from ops.backfill_runs where run_id = %s",
-                 (faulted_error, faulted_run)) == [("failed", True)]  # fmt: skip
-    unfinished = "select count(*) from ops.backfill_windows where run_id = %s and status not in ('succeeded', 'failed')"
-    assert query(database, unfinished, (faulted_run,)) == [(0,)]
+    """After a faulted run: nothing of it half-published, the ledger tells the truth (the run failed
+    with ``faulted_error``, a LIKE pattern), and ``backfill resume`` finishes it. Then (and for
+    ``faulted_error=None``, two writers that both finished) the marts hold exactly the clean
+    backfill's rows, no window is left running and no audit schema behind."""
+    if faulted_error is not None:
+        # the window under way was not published in part: April to December are missing as a whole
+        for table, where in BACKFILL_MARTS.items():
+            assert query(database, f"select count(*) from {table} where {where}") == [(0,)], table
+        faulted_run = query(database, "select max(run_id) from ops.backfill_runs")[0][0]
+        env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "resume"))
+        resumed = run_cli("backfill", "resume", env=env)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert query(database, "select status, error like %s from ops.backfill_runs where run_id = %s",
+                     (faulted_error, faulted_run)) == [("failed", True)]  # fmt: skip
+    unfinished = "select count(*) from ops.backfill_windows where status in ('planned', 'running')"
+    assert query(database, unfinished) == [(0,)]
     assert query(database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
     faulted = mart_rows(database)
     lost = sum(
@@ -518,7 +521,7 @@ def backfill_converged(
     assert (lost, duplicated) == (0, 0)
     assert faulted == backfilled.rows
     checked = sum(sum(rows.values()) for rows in faulted.values())
-    return FaultRecord(fault, 1, checked, lost, duplicated, True, recovery, compared="mart")
+    return FaultRecord(fault, trials, checked, lost, duplicated, True, recovery, compared="mart")
 
 
 def test_sigkill_of_a_backfill_mid_publish(backfilled, database, tmp_path, reliability) -> None:
@@ -586,6 +589,92 @@ def test_the_server_restarted_during_a_backfill(backfilled, database, tmp_path, 
             tmp_path,
             "PostgreSQL stopped and restarted during a backfill's publish",
             "exit 1, one line; `backfill resume`",
+        )  # fmt: skip
+    )
+
+
+# ---- two writers at once ----------------------------------------------------------------------
+
+
+def test_two_loads_of_the_same_product_at_once(mirror, database, tmp_path, reference, reliability) -> None:
+    # the same checkout twice (one dlt working folder), as two terminals or a cron job and a person
+    loads = [start_load(mirror, database, tmp_path / "pipelines") for _ in range(2)]
+    outputs = [load.communicate(timeout=600) for load in loads]
+    assert [load.returncode for load in loads] == [0, 0], [err[-2000:] for _, err in outputs]
+    # the second waited for the first, then found every file loaded: each archive was fetched once
+    fetched = sorted(int(out.split("files fetched: ")[1].split(",")[0]) for out, _ in outputs)
+    assert fetched == [0, 5], [out[-2000:] for out, _ in outputs]  # three archives, two station lists
+    assert collections.Counter(mirror.downloads()) == {
+        f"/{HOURLY}{path}": 1 for path in (STATION_1975, HISTORICAL_2115, RECENT_2115)
+    }
+    reliability(
+        converged(reference, database, tmp_path, "two loads of the same product at once", 2, "the second waits")
+    )
+
+
+def started(command: list[str], database: db.ConnectionSettings, tmp_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, env=cli_env(database, DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+                             WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines")),
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def finished_ok(*processes: subprocess.Popen) -> list[float]:
+    """Wait for each process; fail unless each succeeded; when each ended (monotonic seconds)."""
+    ended = []
+    for process in processes:
+        output, _ = process.communicate(timeout=900)
+        assert process.returncode == 0, output[-3000:]
+        ended.append(time.monotonic())
+    return ended
+
+
+def test_two_overlapping_backfills_at_once(backfilled, database, tmp_path, reliability) -> None:
+    backfilled.copy(database)
+    command = [str(VENV_BIN / "weatherinsight"), *BACKFILL, "--wait", "600"]
+    finished_ok(*[started(command, database, tmp_path / str(n)) for n in range(2)])
+    # both planned the three missing quarters before either published, so each builds them; a
+    # quarter's two builds never overlap in time (the second waits for the first's window locks)
+    spans = query(
+        database,
+        "select window_start, started_at, finished_at from ops.backfill_windows"
+        " where layer = 'marts' and status = 'succeeded' and run_id > 1 order by window_start, started_at",
+    )
+    assert collections.Counter(start.isoformat() for start, *_ in spans) == {
+        "2021-04-01": 2, "2021-07-01": 2, "2021-10-01": 2
+    }, spans  # fmt: skip
+    for first, second in zip(spans[::2], spans[1::2], strict=True):
+        assert first[2] <= second[1], f"two runs wrote {first[0]} at the same time: {spans}"
+    reliability(
+        backfill_converged(
+            backfilled,
+            database,
+            tmp_path,
+            "two overlapping backfills at once",
+            "the second waits, then skips what the first built",
+            faulted_error=None,
+            trials=2,
+        )  # fmt: skip
+    )
+
+
+def test_a_backfill_and_a_plain_dbt_build_at_once(backfilled, database, tmp_path, reliability) -> None:
+    backfilled.copy(database)
+    backfill = started([str(VENV_BIN / "weatherinsight"), *BACKFILL, "--wait", "600"], database, tmp_path)
+    target = tmp_path / "target"
+    selection = ["--select", "+quarterly_precipitation_features", "+fct_daily_weather"]
+    build = started([str(VENV_BIN / "dbt"), "build", *selection, "--target-path", str(target),
+                     "--log-path", str(target / "logs")], database, tmp_path)  # fmt: skip
+    finished_ok(backfill, build)
+    reliability(
+        backfill_converged(
+            backfilled,
+            database,
+            tmp_path,
+            "a backfill and a plain `dbt build` at once",
+            "writer locks serialise them",
+            faulted_error=None,
         )  # fmt: skip
     )
 
