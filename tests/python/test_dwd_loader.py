@@ -198,6 +198,7 @@ def test_zip_without_product_file_is_quarantined(mirror, database, pipelines_dir
         (2, "    ?", "QN_3 is not a number"),
         (1, "2021023100", "MESS_DATUM is not an hour of the calendar"),  # Arrow alone reads March 3rd
         (1, "2021013125", "MESS_DATUM is not an hour of the calendar"),  # once stopped the whole load
+        (3, "  95.0", "F outside the plausible 0..80"),  # 95 m/s: a unit error, not a storm
     ],
 )
 def test_bad_rows_are_quarantined_and_counted(mirror, database, pipelines_dir, field, value, reason) -> None:

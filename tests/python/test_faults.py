@@ -9,9 +9,11 @@ import collections
 import contextlib
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -134,10 +136,10 @@ def raw_rows(database: db.ConnectionSettings) -> collections.Counter:
     return collections.Counter({row[:-1]: row[-1] for row in rows})
 
 
-def marts(database: db.ConnectionSettings, tmp: Path) -> dict[str, tuple[int, str]]:
-    """Build the wind marts with a plain dbt run and return their checksums."""
+def marts(database: db.ConnectionSettings, tmp: Path, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
+    """Build the wind marts with a plain dbt run and return their checksums (without ``exclude``)."""
     dbt_ok(database, tmp / "target", "run", "--select", "+quarterly_wind_features")
-    return {table: table_checksum(database, table, exclude=LOAD_IDS) for table in MARTS}
+    return {table: table_checksum(database, table, exclude=LOAD_IDS + exclude) for table in MARTS}
 
 
 class Reference:
@@ -149,6 +151,10 @@ class Reference:
             assert result.returncode == 0, result.stderr
         self.raw = raw_rows(database)
         self.marts = marts(database, tmp)
+        #: the same without the hourly fact's count of deliveries (a corrupt delivery and its fix are two)
+        self.marts_but_count = {
+            table: table_checksum(database, table, exclude=(*LOAD_IDS, "delivery_count")) for table in MARTS
+        }
         assert sum(self.raw.values()) > 20_000 and all(count > 0 for count, _ in self.marts.values())
 
 
@@ -164,17 +170,25 @@ def reference(server: db.ConnectionSettings, tmp_path_factory) -> Reference:
 
 
 def converged(
-    reference: Reference, database: db.ConnectionSettings, tmp_path: Path, fault: str, trials: int, recovery: str
+    reference: Reference,
+    database: db.ConnectionSettings,
+    tmp_path: Path,
+    fault: str,
+    trials: int,
+    recovery: str,
+    deliveries_differ: bool = False,
 ) -> FaultRecord:
-    """Compare the faulted warehouse, once recovered, with the clean run; return the record."""
+    """Compare the faulted warehouse, once recovered, with the clean run; return the record. With
+    ``deliveries_differ`` (a corrupt delivery that had rows, then its fix) the hourly fact's
+    ``delivery_count`` is left out: it counts both."""
     faulted = raw_rows(database)
     lost = sum(max(0, count - faulted[key]) for key, count in reference.raw.items())
     duplicated = sum(count - 1 for count in faulted.values() if count > 1)
     orphans = sum(count for key, count in faulted.items() if key[0] is None)
-    built = marts(database, tmp_path)
+    built = marts(database, tmp_path, exclude=("delivery_count",) if deliveries_differ else ())
     assert (lost, duplicated, orphans) == (0, 0, 0)
-    assert built == reference.marts
-    return FaultRecord(fault, trials, sum(faulted.values()), lost, duplicated, built == reference.marts, recovery)
+    assert built == (reference.marts_but_count if deliveries_differ else reference.marts)
+    return FaultRecord(fault, trials, sum(faulted.values()), lost, duplicated, True, recovery)
 
 
 def assert_summary(result: subprocess.CompletedProcess) -> None:
@@ -292,6 +306,81 @@ def test_a_truncated_archive_is_quarantined_by_name_until_its_fix_arrives(
     assert_summary(load(mirror, database, tmp_path / "pipelines"))
     reliability(
         converged(reference, database, tmp_path, "truncated archive", 1, "quarantined and named; its fix loads")
+    )
+
+
+def damaged(archive: Path, damage: Callable[[list[str]], list[str]]) -> None:
+    """Rewrite the product file inside ``archive`` with ``damage`` applied to its lines."""
+    with zipfile.ZipFile(archive) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in members.items():
+            if name.startswith("produkt_"):
+                text = data.decode("latin-1")
+                newline = "\r\n" if "\r\n" in text else "\n"
+                data = newline.join(damage(text.split(newline))).encode("latin-1")
+            target.writestr(name, data)
+
+
+def field_changed(line: int, field: int, value: str) -> Callable[[list[str]], list[str]]:
+    def change(lines: list[str]) -> list[str]:
+        fields = lines[line].split(";")
+        fields[field] = value.rjust(len(fields[field]))
+        return [*lines[:line], ";".join(fields), *lines[line + 1 :]]
+
+    return change
+
+
+#: corrupt input: (what is wrong, how the product file of RECENT_2115 is damaged, the reason the
+#: load names, how many of the file's clean rows are kept out: all, the damaged one, or none when
+#: the damage is an extra row)
+CORRUPTIONS = {
+    "changed header": (
+        lambda lines: [lines[0].replace(";   F;", ";  FF;"), *lines[1:]],
+        "product file lacks columns ['F']",
+        "all",
+    ),
+    "pre-2017 layout (German column names)": (
+        lambda lines: ["STATIONS_ID;MESS_DATUM;QUALITAETS_NIVEAU;WINDGESCHWINDIGKEIT;WINDRICHTUNG;eor", *lines[1:]],
+        "pre-2017 DWD layout",
+        "all",
+    ),
+    "a value out of range (95 m/s)": (field_changed(10, 3, "95.0"), "F outside the plausible 0..80", 1),
+    "a garbage timestamp": (field_changed(10, 1, "2O21O10100"), "MESS_DATUM is not YYYYMMDDHH", 1),
+    "a duplicate row": (lambda lines: [*lines[:11], lines[10], *lines[11:]], "MESS_DATUM repeats", 0),
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS, ids=[name.split(" (")[0].replace(" ", "_") for name in CORRUPTIONS])
+def test_corrupt_input_is_quarantined_by_name_until_its_fix_arrives(
+    mirror, database, tmp_path, reference, reliability, corruption
+) -> None:
+    damage, reason, kept_out = CORRUPTIONS[corruption]
+    intact = tmp_path / "intact.zip"
+    shutil.copyfile(mirror.hourly / RECENT_2115, intact)
+    damaged(mirror.hourly / RECENT_2115, damage)
+    first = load(mirror, database, tmp_path / "pipelines")
+    assert_summary(first)  # the rest loaded; a corrupt file is no failure to retry
+    summary = " ".join(first.stderr.split())
+    assert RECENT_2115 in summary and reason in summary, first.stderr[-3000:]
+    reasons = query(database, "select reason, count(*) from raw_dwd.quarantine where source_file = %s group by 1",
+                    (RECENT_2115,))  # fmt: skip
+    assert len(reasons) == 1 and reasons[0][0].startswith(reason) and reasons[0][1] == 1, reasons
+    # everything else arrived: the other files whole, and of this one all but the bad row
+    expected = sum(count for key, count in reference.raw.items() if key[0] != RECENT_2115)
+    expected += 0 if kept_out == "all" else sum(c for k, c in reference.raw.items() if k[0] == RECENT_2115) - kept_out
+    assert sum(raw_rows(database).values()) == expected
+    # DWD publishes the file intact (a new version): the next load takes it, the marts converge
+    mirror.replace(RECENT_2115, intact)
+    assert_summary(load(mirror, database, tmp_path / "pipelines"))
+    whole_file = kept_out == "all"
+    recovery = "quarantined with its reason, named; its fix loads" + (
+        "" if whole_file else " (`delivery_count` counts both versions)"
+    )
+    reliability(
+        converged(
+            reference, database, tmp_path, f"corrupt input: {corruption}", 1, recovery, deliveries_differ=not whole_file
+        )  # fmt: skip
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -29,6 +29,14 @@ _MESS_DATUM_PATTERN = r"^\d{10}$"
 ARCHIVE_NAME = re.compile(
     r"^stundenwerte_(?P<code>[A-Z0-9]+)_(?P<station>\d{5})_"
     r"(?:(?P<first>\d{8})_(?P<last>\d{8})_hist|akt)\.zip$"
+)
+
+
+#: why a product file in DWD's layout before 2017 (German column names) is quarantined, not read:
+#: DWD has republished every station history in today's layout, so such a file is an old copy
+PRE_2017_LAYOUT = (
+    "pre-2017 DWD layout (German column names such as QUALITAETS_NIVEAU): not read; DWD republishes"
+    " every history in today's layout (QN_x, TT_TU, …), so fetch the archive again"
 )
 
 
@@ -93,6 +101,8 @@ def _checked_header(line: bytes, product: Product) -> tuple[list[str], dict]:
     """The product file's column names and its measures by DWD column, or ParseError."""
     names = _parse_header(line)
     expected = ["STATIONS_ID", "MESS_DATUM", product.quality_column]
+    if "QUALITAETS_NIVEAU" in names:
+        raise ParseError(PRE_2017_LAYOUT)
     if names[:3] != expected:
         raise ParseError(f"unexpected header {names[:3]} (expected {expected})")
     measures = {measure.source_column: measure for measure in product.measures}
@@ -140,6 +150,7 @@ def parse_product_file(
         quoted_strings_can_be_null=False,
     )
     rows_read = 0
+    latest = _LatestHour()
     for chunk in _line_blocks(stream, batch_rows * 48):
         if not chunk.strip():
             continue
@@ -148,7 +159,9 @@ def parse_product_file(
             typed, stations, mess_datum = fast
             row_numbers = pa.array(range(rows_read + 1, rows_read + typed.num_rows + 1), pa.int64())
             rows_read += typed.num_rows
-            yield _assembled(typed, stations, mess_datum, row_numbers, product, measures, mez_periods, windows, [])
+            yield _assembled(
+                typed, stations, mess_datum, row_numbers, product, measures, mez_periods, windows, [], latest
+            )
             continue
         batch = pacsv.read_csv(
             io.BytesIO(chunk),
@@ -164,7 +177,7 @@ def parse_product_file(
         row_numbers = pa.array(range(rows_read + 1, rows_read + raw.num_rows + 1), pa.int64())
         rows_read += raw.num_rows
         raw = raw.append_column("source_row_number", row_numbers)
-        yield _typed_batch(raw, product, measures, station_id, mez_periods, windows, rejects)
+        yield _typed_batch(raw, product, measures, station_id, mez_periods, windows, rejects, latest)
     if invalid_rows:  # rows rejected after the last batch was read
         yield ParsedBatch(empty_table(product), invalid_rows[:])
 
@@ -222,6 +235,7 @@ def _typed_batch(
     mez_periods: Sequence[tuple[int, int]],
     windows: Sequence[TimeWindow],
     rejects: list[tuple[str, str]],
+    latest: _LatestHour,
 ) -> ParsedBatch:
     raw = _valid_rows(raw, product, measures, rejects)
 
@@ -240,7 +254,7 @@ def _typed_batch(
         typed[name] = raw[name] if measure.kind == "text" else pc.cast(raw[name], _ARROW_TYPES[measure.kind])
     return _assembled(
         pa.table(typed), stations, raw["MESS_DATUM"], raw["source_row_number"], product, measures, mez_periods,
-        windows, rejects,
+        windows, rejects, latest,
     )  # fmt: skip
 
 
@@ -309,13 +323,29 @@ def _assembled(
     mez_periods: Sequence[tuple[int, int]],
     windows: Sequence[TimeWindow],
     rejects: list[tuple[str, str]],
+    latest: _LatestHour,
 ) -> ParsedBatch:
     """The output batch from typed columns: UTC observation times, -999 as NULL, rows in ``windows``.
-    A ``MESS_DATUM`` of ten digits that is no hour of the calendar (``2021023125``) goes to
-    ``rejects``."""
+    A ``MESS_DATUM`` of ten digits that is no hour of the calendar (``2021023125``), an hour the
+    file had before (DWD's files go forward hour by hour) and a value outside its measure's
+    plausible range go to ``rejects``."""
     local = pc.strptime(mess_datum, format="%Y%m%d%H", unit="s", error_is_null=True)
-    bad = _not_an_hour(mess_datum, local)
-    if bad is not None:
+    # each check on the rows the ones before it kept (the closures read the filtered columns)
+    checks: list[tuple[Callable[[], pa.Array | None], str]] = [
+        (lambda: _not_an_hour(mess_datum, local), "MESS_DATUM is not an hour of the calendar"),
+        (lambda: latest.not_after(mess_datum), "MESS_DATUM repeats or precedes an earlier hour of the file"),
+    ]
+    for name, measure in measures.items():
+        if measure.bounds is not None:
+            low, high = measure.bounds
+            checks.append(
+                (lambda name=name, low=low, high=high: _outside(typed[name], low, high),
+                 f"{name} outside the plausible {low:g}..{high:g}")
+            )  # fmt: skip
+    for check, reason in checks:
+        bad = check()
+        if bad is None:
+            continue
         fields = zip(
             pc.filter(stations, bad).to_pylist(),
             pc.filter(mess_datum, bad).to_pylist(),
@@ -323,10 +353,7 @@ def _assembled(
             strict=True,
         )
         rejects.extend(
-            (
-                ";".join(str(value) for value in (station, hour, *values.values())),
-                "MESS_DATUM is not an hour of the calendar",
-            )
+            (";".join(str(value) for value in (station, hour, *values.values())), reason)
             for station, hour, values in fields
         )
         keep = pc.invert(bad)
@@ -371,6 +398,37 @@ def _not_an_hour(mess_datum: pa.Array, parsed: pa.Array) -> pa.Array | None:
         rolled = pc.less(pc.day(pc.take(parsed, rows)), 29)  # a day after the 28th that became the 1st to 3rd
         bad = pc.replace_with_mask(bad, late_days, pc.fill_null(rolled, True))
     return bad if pc.any(bad).as_py() else None
+
+
+class _LatestHour:
+    """The latest ``MESS_DATUM`` of a file so far: a row at or before it repeats an hour (the first
+    one is kept) or is out of order."""
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+    def not_after(self, mess_datum: pa.Array) -> pa.Array | None:
+        """Which rows are not later than every row before them (in this batch and earlier ones)."""
+        if len(mess_datum) == 0:
+            return None
+        hours = pc.cast(mess_datum, pa.int64())
+        if isinstance(hours, pa.ChunkedArray):
+            hours = hours.combine_chunks()
+        running = pc.cumulative_max(hours)
+        before = pa.concat_arrays([pa.array([self.value if self.value is not None else -1], pa.int64()),
+                                   running.slice(0, len(running) - 1)])  # fmt: skip
+        self.value = running[-1].as_py()
+        bad = pc.less_equal(hours, before)
+        return bad if pc.any(bad).as_py() else None
+
+
+def _outside(values: pa.Array, low: float, high: float) -> pa.Array | None:
+    """Which values lie outside [low, high] (-999, DWD's missing value, does not), or None if none."""
+    outside = pc.and_(pc.not_equal(values, -999), pc.or_(pc.less(values, low), pc.greater(values, high)))
+    outside = pc.fill_null(outside, False)
+    if isinstance(outside, pa.ChunkedArray):
+        outside = outside.combine_chunks()
+    return outside if pc.any(outside).as_py() else None
 
 
 def _nullify(values: pa.Array) -> pa.Array:

@@ -50,6 +50,7 @@ class Measure:
     source_column: str  # DWD's column name, e.g. ``TT_TU``
     raw_column: str  # column name in the raw table, e.g. ``tt_tu``
     kind: str  # ``float``, ``int`` or ``text``
+    bounds: tuple[float, float] | None = None  # plausible values; a row outside them is quarantined
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def load_products(seeds: Path) -> dict[str, Product]:
     with open(seeds / "dwd_product_measures.csv", encoding="utf-8", newline="") as handle:
         measures: dict[str, list[tuple[int, Measure]]] = {}
         for row in csv.DictReader(handle):
-            measure = Measure(row["source_column"], row["raw_column"], row["kind"])
+            bounds = (float(row["min_value"]), float(row["max_value"])) if row.get("min_value") else None
+            measure = Measure(row["source_column"], row["raw_column"], row["kind"], bounds)
             measures.setdefault(row["product_name"], []).append((int(row["position"]), measure))
     with open(seeds / "dwd_products.csv", encoding="utf-8", newline="") as handle:
         return {
