@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -59,6 +60,19 @@ def test_full_demo_builds_and_a_rebuild_changes_nothing(mirror, database, tmp_pa
     load_cli(mirror, database, tmp_path)  # nothing new on the mirror
     dbt_ok(database, tmp_path, "build")
     assert {table: table_checksum(database, table) for table in MARTS} == before
+
+    # DWD corrects Hamburg-Fuhlsbüttel's height in its station lists: the next load and build add a
+    # version (SCD2), the old one closed where the new one starts
+    for listing in mirror.hourly.rglob("*_Stundenwerte_Beschreibung_Stationen.txt"):
+        listing.write_bytes(re.sub(rb"(?m)^(01975 \d{8} \d{8} +)11 ", rb"\g<1>12 ", listing.read_bytes()))
+    load_cli(mirror, database, tmp_path)
+    dbt_ok(database, tmp_path, "build")
+    versions = query(
+        database,
+        "select height_m::int, is_current, valid_to = lead(valid_from) over (order by valid_from)"
+        " from marts.dim_station where station_id = 1975 order by valid_from",
+    )
+    assert versions == [(11, False, True), (12, True, None)]
     dbt_ok(database, tmp_path, "docs", "generate")
     assert_every_model_and_column_is_described(tmp_path / f"target_{database.database}")
 
