@@ -176,3 +176,29 @@ def test_a_whole_station_history_loaded_into_a_built_warehouse_equals_a_full_ref
 
     dbt_ok(database, tmp_path, "build", "--full-refresh", env={"PGTZ": "UTC", "PGOPTIONS": PARALLEL_PLANS})
     assert {table: table_checksum(database, table) for table in MARTS} == plain
+
+
+def test_quarantined_rows_are_named_by_line_and_dbt_build_warns(mirror, database, tmp_path) -> None:
+    """A damaged line (a wind speed in km/h, 95.0) is quarantined with its line number; `dbt build`
+    passes the quarantine's grain test and warns with the count, so a build never hides a rejection."""
+    import zipfile
+
+    archive = mirror.hourly / "wind/recent/stundenwerte_FF_01975_akt.zip"
+    with zipfile.ZipFile(archive) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    with zipfile.ZipFile(archive, "w") as target:
+        for name, data in members.items():
+            if name.startswith("produkt_"):
+                lines = data.decode("latin-1").split("\n")
+                fields = lines[10].split(";")  # the tenth data line: its wind speed, F
+                fields[3] = "  95.0"
+                lines[10] = ";".join(fields)
+                data = "\n".join(lines).encode("latin-1")
+            target.writestr(name, data)
+    load_cli(mirror, database, tmp_path, "--products", "wind", "--stations", "1975")
+    output = dbt_ok(database, tmp_path, "build", "--select", "stg_dwd__quarantined_rows")
+    assert query(database, "select source_row_number, reason from staging.stg_dwd__quarantined_rows") == [
+        (10, "F outside the plausible 0..80")
+    ]
+    assert re.search(r"WARN 1 assert_no_quarantined_rows", output), output[-3000:]
+    assert re.search(r"PASS unique_combination_of_columns_stg_dwd__quarantined_rows", output), output[-3000:]

@@ -153,7 +153,7 @@ def test_implausible_values_are_rejected_and_missing_ones_kept(reader: str) -> N
     batches = list(parse_product_file(product_file(*lines), PRODUCTS["air_temperature"], 1975))
     rows = [row for batch in batches for row in batch.table.to_pylist()]
     assert [(row["tt_tu"], row["rf_tu"]) for row in rows] == [(None, 55.0), (-60.0, 100.0)]
-    reasons = sorted(reason for batch in batches for _, reason in batch.rejects if "plausible" in reason)
+    reasons = sorted(reject.reason for batch in batches for reject in batch.rejects if "plausible" in reject.reason)
     assert reasons == ["RF_TU outside the plausible 0..100", "TT_TU outside the plausible -60..60"]
 
 
@@ -169,15 +169,17 @@ def test_bad_rows_are_rejected_with_a_reason() -> None:
     )
     batches = list(parse_product_file(content, PRODUCTS["wind"], 1975))
     table = pa.concat_tables([batch.table for batch in batches])
-    reasons = sorted(reason for batch in batches for _, reason in batch.rejects)
+    rejects = sorted((reject.row_number, reject.reason) for batch in batches for reject in batch.rejects)
     assert table.num_rows == 2
     assert table.to_pylist()[1]["f"] is None and table.to_pylist()[1]["d"] is None
-    assert reasons == [
-        "F is not a float",
-        "MESS_DATUM is not YYYYMMDDHH",
-        "expected 6 fields, found 5",
-        "station id differs from the archive's station 1975",
+    # each named by its line among the data lines, the line of the wrong shape counted too
+    assert rejects == [
+        (2, "F is not a float"),
+        (3, "MESS_DATUM is not YYYYMMDDHH"),
+        (4, "expected 6 fields, found 5"),
+        (5, "station id differs from the archive's station 1975"),
     ]
+    assert table["source_row_number"].to_pylist() == [1, 6]
 
 
 @pytest.mark.parametrize("hour", ["2021023100", "2021010125", "2021130100", "0000000000"])
@@ -196,7 +198,7 @@ def test_a_ten_digit_mess_datum_that_is_no_hour_is_rejected_and_the_rest_parsed(
         table = pa.concat_tables([batch.table for batch in batches])
         rejects = [reject for batch in batches for reject in batch.rejects]
         assert table.column("source_row_number").to_pylist() == [1, 3]
-        assert (f"1975;{hour};3;5.0;100", "MESS_DATUM is not an hour of the calendar") in rejects
+        assert (f"1975;{hour};3;5.0;100", "MESS_DATUM is not an hour of the calendar") in [r[:2] for r in rejects]
 
 
 def test_unexpected_header_is_a_file_error() -> None:
@@ -220,8 +222,8 @@ def test_a_repeated_or_earlier_hour_is_rejected_and_the_first_kept(reader: str) 
     batches = list(parse_product_file(product_file(*lines), PRODUCTS["wind"], 1975, batch_rows=2))
     rows = [(row["observed_at"].hour, row["f"]) for batch in batches for row in batch.table.to_pylist()]
     assert rows == [(0, 5.2), (1, 5.3), (2, 5.4)]
-    repeated = [line for batch in batches for line, reason in batch.rejects if reason.startswith("MESS_DATUM repeats")]
-    assert [line.split(";")[1:3] for line in repeated] == [["2021010101", "3"], ["2021010100", "3"]]
+    repeated = [r for batch in batches for r in batch.rejects if r.reason.startswith("MESS_DATUM repeats")]
+    assert [(r.line.split(";")[1], r.row_number) for r in repeated] == [("2021010101", 3), ("2021010100", 4)]
 
 
 def test_the_pre_2017_layout_is_a_file_error_that_says_so() -> None:
@@ -315,7 +317,7 @@ def test_a_number_is_read_alike_by_both_readers(value: str) -> None:
     rows = [row for batch in alone for row in batch.table.to_pylist()]
     assert rows == [row for batch in with_bad for row in batch.table.to_pylist()]
     assert len(rows) == (1 if value in ("5.", ".5") else 0)  # -.5 reads, but no wind is that slow
-    reasons = [reason for batch in alone for _, reason in batch.rejects]
+    reasons = [reject.reason for batch in alone for reject in batch.rejects]
     assert sorted(reasons + ["MESS_DATUM is not YYYYMMDDHH"]) == sorted(
-        reason for batch in with_bad for _, reason in batch.rejects
+        reject.reason for batch in with_bad for reject in batch.rejects
     )

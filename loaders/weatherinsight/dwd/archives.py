@@ -20,7 +20,14 @@ import pyarrow.csv as pacsv
 import requests
 
 from weatherinsight.dwd.listing import RemoteFile, download
-from weatherinsight.dwd.parser import ParseError, empty_table, parse_mez_periods, parse_product_file, parse_station_list
+from weatherinsight.dwd.parser import (
+    ParseError,
+    Reject,
+    empty_table,
+    parse_mez_periods,
+    parse_product_file,
+    parse_station_list,
+)
 from weatherinsight.dwd.progress import LoadProgress, LoadStats
 from weatherinsight.dwd.settings import PRODUCTS
 from weatherinsight.dwd.tasks import FileTask, record_loaded
@@ -41,14 +48,15 @@ def with_delivery(table: pa.Table, delivery: int | None) -> pa.Table:
     return table.append_column(pa.field("delivery_id", pa.int64()), pa.array([delivery] * table.num_rows, pa.int64()))
 
 
-def quarantine_rows(task: FileTask, rejects: Sequence[tuple[str | None, str]], loaded_at: datetime) -> pa.Table:
+def quarantine_rows(task: FileTask, rejects: Sequence[Reject], loaded_at: datetime) -> pa.Table:
     return pa.table(
         {
             "product": pa.array([task.product.name] * len(rejects), pa.string()),
             "release": pa.array([task.release] * len(rejects), pa.string()),
             "source_file": pa.array([task.path] * len(rejects), pa.string()),
-            "raw_line": pa.array([line for line, _ in rejects], pa.string()),
-            "reason": pa.array([reason for _, reason in rejects], pa.string()),
+            "source_row_number": pa.array([reject.row_number for reject in rejects], pa.int64()),
+            "raw_line": pa.array([reject.line for reject in rejects], pa.string()),
+            "reason": pa.array([reject.reason for reject in rejects], pa.string()),
             "quarantined_at": pa.array([loaded_at] * len(rejects), pa.timestamp("us", tz="UTC")),
         }
     )
@@ -56,7 +64,7 @@ def quarantine_rows(task: FileTask, rejects: Sequence[tuple[str | None, str]], l
 
 def archive_batches(
     handle: IO[bytes], task: FileTask, delivery: Delivery
-) -> Iterator[tuple[pa.Table | None, list[tuple[str | None, str]]]]:
+) -> Iterator[tuple[pa.Table | None, list[Reject]]]:
     """Yield (rows, rejects) per batch of one downloaded archive, the rows keyed to ``delivery``
     (which learns the product file's creation time); raise ParseError for a bad archive."""
     try:
@@ -111,12 +119,12 @@ def file_rows(
                     else:
                         yield dlt.mark.with_table_name(rows, table_name)
                 if rejects:
-                    stats.quarantine_rows(task.path, [reason for _, reason in rejects])
+                    stats.quarantine_rows(task.path, [reject.reason for reject in rejects])
                     yield dlt.mark.with_table_name(quarantine_rows(task, rejects, loaded_at), "quarantine")
     except ParseError as error:
         log.warning("quarantined %s: %s", task.path, error)
         stats.quarantine_file(task.path, str(error))
-        yield dlt.mark.with_table_name(quarantine_rows(task, [(None, str(error))], loaded_at), "quarantine")
+        yield dlt.mark.with_table_name(quarantine_rows(task, [Reject(None, str(error))], loaded_at), "quarantine")
     if delivery.rows:
         # in the same load package as the rows: dbt learns what changed from it once the load completes
         yield dlt.mark.with_table_name(delivery.table(), "deliveries")
@@ -249,7 +257,7 @@ def _csv_ready(rows: pa.Table) -> pa.Table:
 
 def station_list_batches(
     content: bytes, task: FileTask, loaded_at: datetime
-) -> Iterator[tuple[pa.Table | None, list[tuple[str | None, str]]]]:
+) -> Iterator[tuple[pa.Table | None, list[Reject]]]:
     rows, rejects = parse_station_list(content)
     for row in rows:
         row.update(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -59,12 +60,21 @@ class TimeWindow:
         return (self.end is None or first_at < self.end) and (self.start is None or self.start < after_last)
 
 
+class Reject(NamedTuple):
+    """A rejected line: its text (fields trimmed, ``;``-joined), why, and its line number among the
+    file's data lines (1 = the line after the header); a whole rejected file has neither."""
+
+    line: str | None
+    reason: str
+    row_number: int | None = None
+
+
 @dataclass
 class ParsedBatch:
     """Parsed rows of one batch and the rows that had to be rejected."""
 
     table: pa.Table
-    rejects: list[tuple[str, str]] = field(default_factory=list)  # (raw line, reason)
+    rejects: list[Reject] = field(default_factory=list)
 
 
 def parse_mez_periods(text: str) -> list[tuple[int, int]]:
@@ -112,9 +122,12 @@ def _checked_header(line: bytes, product: Product) -> tuple[list[str], dict]:
     return names, measures
 
 
-def _reject_lines(table: pa.Table, mask: pa.Array) -> list[str]:
-    rows = table.drop_columns(["source_row_number"]).filter(mask).to_pylist()
-    return [";".join(str(value) for value in row.values()) for row in rows]
+def _rejects(table: pa.Table, mask: pa.Array, reason: str) -> list[Reject]:
+    """The rows of a raw batch (text columns and their ``source_row_number``) that ``mask`` selects."""
+    chosen = table.filter(mask)
+    numbers = chosen["source_row_number"].to_pylist()
+    rows = chosen.drop_columns(["source_row_number"]).to_pylist()
+    return [Reject(";".join(map(str, row.values())), reason, number) for row, number in zip(rows, numbers, strict=True)]
 
 
 def parse_product_file(
@@ -134,12 +147,11 @@ def parse_product_file(
     """
     names, measures = _checked_header(stream.readline(), product)
     positional = [f"c{index}" for index in range(len(names) + 1)]  # + the trailing eor column
-    invalid_rows: list[tuple[str, str]] = []
+    invalid_rows: list[Reject] = []  # numbered within the chunk being read, then within the file
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        invalid_rows.append(
-            ((row.text or "").strip(), f"expected {row.expected_columns} fields, found {row.actual_columns}")
-        )
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        invalid_rows.append(Reject((row.text or "").strip(), reason, row.number))
         return "skip"
 
     read_options = pacsv.ReadOptions(column_names=positional, use_threads=False)
@@ -169,17 +181,21 @@ def parse_product_file(
             parse_options=parse_options,
             convert_options=convert_options,
         )
-        rejects = invalid_rows[:]
+        rejects = [reject._replace(row_number=rows_read + reject.row_number) for reject in invalid_rows]
+        skipped = {reject.row_number - rows_read for reject in rejects}
         invalid_rows.clear()
         raw = batch.drop_columns([positional[-1]]).rename_columns(names)
         raw = pa.table({name: pc.utf8_trim_whitespace(raw[name]) for name in names})
-        # 1-based data row number within the file: a deterministic last tie-breaker downstream
-        row_numbers = pa.array(range(rows_read + 1, rows_read + raw.num_rows + 1), pa.int64())
-        rows_read += raw.num_rows
+        # 1-based data line number within the file (lines of the wrong shape counted too): what
+        # quarantine names a rejected line by, and a deterministic last tie-breaker downstream
+        lines = raw.num_rows + len(skipped)
+        positions = [line for line in range(1, lines + 1) if line not in skipped] if skipped else range(1, lines + 1)
+        row_numbers = pa.array([rows_read + line for line in positions], pa.int64())
+        rows_read += lines
         raw = raw.append_column("source_row_number", row_numbers)
         yield _typed_batch(raw, product, measures, station_id, mez_periods, windows, rejects, latest)
     if invalid_rows:  # rows rejected after the last batch was read
-        yield ParsedBatch(empty_table(product), invalid_rows[:])
+        yield ParsedBatch(empty_table(product), [r._replace(row_number=rows_read + r.row_number) for r in invalid_rows])
 
 
 def _line_blocks(stream: io.BufferedIOBase, size: int) -> Iterator[bytes]:
@@ -206,7 +222,7 @@ def _check(raw: pa.Table, column: str, pattern: str, reason: str) -> tuple[pa.Ar
     return pc.match_substring_regex(raw[column], pattern), reason
 
 
-def _valid_rows(raw: pa.Table, product: Product, measures: dict, rejects: list[tuple[str, str]]) -> pa.Table:
+def _valid_rows(raw: pa.Table, product: Product, measures: dict, rejects: list[Reject]) -> pa.Table:
     """The rows whose station, hour, quality level and measures parse; the others go to ``rejects``
     with the first reason that fails them."""
     checks = [
@@ -222,7 +238,7 @@ def _valid_rows(raw: pa.Table, product: Product, measures: dict, rejects: list[t
     for ok, reason in checks:
         bad = pc.and_(valid, pc.invert(ok))
         if pc.any(bad).as_py():
-            rejects.extend((line, reason) for line in _reject_lines(raw, bad))
+            rejects.extend(_rejects(raw, bad, reason))
         valid = pc.and_(valid, ok)
     return raw.filter(valid)
 
@@ -234,7 +250,7 @@ def _typed_batch(
     station_id: int,
     mez_periods: Sequence[tuple[int, int]],
     windows: Sequence[TimeWindow],
-    rejects: list[tuple[str, str]],
+    rejects: list[Reject],
     latest: _LatestHour,
 ) -> ParsedBatch:
     raw = _valid_rows(raw, product, measures, rejects)
@@ -242,10 +258,7 @@ def _typed_batch(
     stations = pc.cast(raw["STATIONS_ID"], pa.int32())
     foreign = pc.not_equal(stations, station_id)
     if pc.any(foreign).as_py():
-        rejects.extend(
-            (line, f"station id differs from the archive's station {station_id}")
-            for line in _reject_lines(raw, foreign)
-        )
+        rejects.extend(_rejects(raw, foreign, f"station id differs from the archive's station {station_id}"))
         raw = raw.filter(pc.invert(foreign))
         stations = pc.cast(raw["STATIONS_ID"], pa.int32())
 
@@ -322,7 +335,7 @@ def _assembled(
     measures: dict,
     mez_periods: Sequence[tuple[int, int]],
     windows: Sequence[TimeWindow],
-    rejects: list[tuple[str, str]],
+    rejects: list[Reject],
     latest: _LatestHour,
 ) -> ParsedBatch:
     """The output batch from typed columns: UTC observation times, -999 as NULL, rows in ``windows``.
@@ -350,11 +363,12 @@ def _assembled(
             pc.filter(stations, bad).to_pylist(),
             pc.filter(mess_datum, bad).to_pylist(),
             typed.filter(bad).to_pylist(),
+            pc.filter(row_numbers, bad).to_pylist(),
             strict=True,
         )
         rejects.extend(
-            (";".join(str(value) for value in (station, hour, *values.values())), reason)
-            for station, hour, values in fields
+            Reject(";".join(str(value) for value in (station, hour, *values.values())), reason, number)
+            for station, hour, values, number in fields
         )
         keep = pc.invert(bad)
         typed, stations, mess_datum = typed.filter(keep), pc.filter(stations, keep), pc.filter(mess_datum, keep)
@@ -466,20 +480,20 @@ STATION_LINE = re.compile(
 STATE_OFFSET = 102
 
 
-def parse_station_list(content: bytes) -> tuple[list[dict], list[tuple[str, str]]]:
+def parse_station_list(content: bytes) -> tuple[list[dict], list[Reject]]:
     """Parse a fixed-width, latin-1 ``*_Stundenwerte_Beschreibung_Stationen.txt`` station list.
 
     Returns the station rows and the rejected lines with their reason.
     """
     rows: list[dict] = []
-    rejects: list[tuple[str, str]] = []
+    rejects: list[Reject] = []
     lines = content.decode("latin-1").splitlines()
-    for line in lines[2:]:  # header line and dashed line
+    for number, line in enumerate(lines[2:], start=1):  # after the header line and the dashed line
         if not line.strip():
             continue
         match = STATION_LINE.match(line[:STATE_OFFSET])
         if match is None:
-            rejects.append((line.rstrip(), "station line does not match the fixed-width layout"))
+            rejects.append(Reject(line.rstrip(), "station line does not match the fixed-width layout", number))
             continue
         rows.append(
             {

@@ -14,6 +14,7 @@ renamed as (
         source_file,
 
         -- what was rejected and why
+        source_row_number,
         raw_line,
         reason,
 
