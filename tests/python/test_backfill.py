@@ -286,13 +286,16 @@ def test_a_window_failing_its_tests_leaves_the_published_marts_byte_identical(op
     assert query(ops.database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
 
 
-def test_two_lanes_build_the_same_marts_as_one(ops: Ops) -> None:
-    """`--parallel 2`: two dbt workers build the year's quarters at once, each in its own audit
-    schema; the marts end identical to a run with one lane."""
+def test_two_or_four_lanes_build_the_same_marts_as_one(ops: Ops) -> None:
+    """`--parallel 2` and `--parallel 4`: dbt workers build the year's quarters at once, each in its
+    own audit schema; the marts end identical to a run with one lane."""
     ops.backfill(*YEAR, "--parallel", "2")
     assert [status for _, status, _ in ops.windows(ops.last_run()[0])] == ["succeeded"] * 4
     two_lanes = ops.checksums()
-    ops.backfill(*YEAR, "--force", "--no-load")
+    ops.backfill(*YEAR, "--force", "--no-load", "--parallel", "1")
+    assert ops.checksums() == two_lanes
+    ops.backfill(*YEAR, "--force", "--no-load", "--parallel", "4")
+    assert [status for _, status, _ in ops.windows(ops.last_run()[0])] == ["succeeded"] * 4
     assert ops.checksums() == two_lanes
     assert query(ops.database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
 
@@ -411,3 +414,58 @@ def test_a_delivery_with_an_unknown_quality_level_fails_its_window_and_publishes
     validate = ops.cli("validate", "--products", PRODUCT, *HALF)
     assert validate.returncode == 1
     assert "data test failed: relationships_fct_hourly_precipitation_quality_level" in validate.stdout
+
+
+def schemas(ops: Ops) -> list[str]:
+    return [row[0] for row in query(ops.database, "select nspname from pg_namespace order by 1")]
+
+
+def test_plan_and_dry_run_change_nothing_and_retry_failed_and_restore_keep_their_word(ops: Ops) -> None:
+    """The README's promises, one by one: `plan` and `run --dry-run` create nothing, not even a
+    schema; the plan's estimate comes from past windows once there are some; `status --by-station`
+    counts each station's hours; a failed window is skipped until `--retry-failed`; `restore`
+    refuses a run that a later run published over, unless `--force`."""
+    Q1 = ("--start", "2021-01-01", "--end", "2021-04-01")
+    untouched = schemas(ops)
+    plan = ops.cli("backfill", "plan", "--products", PRODUCT, *HALF)
+    assert plan.returncode == 0, plan.stderr
+    assert "no history yet, assuming" in plan.stdout
+    dry = ops.cli("backfill", "run", "--dry-run", "--base-url", ops.mirror.base_url, "--products", PRODUCT, *HALF)
+    assert dry.returncode == 0, dry.stderr
+    assert schemas(ops) == untouched and ops.mirror.downloads() == []
+
+    ops.backfill(*HALF)
+    median = "select percentile_cont(0.5) within group (order by seconds) from ops.backfill_windows"
+    seconds = query(ops.database, median + " where layer = 'marts' and status = 'succeeded'")[0][0]
+    plan = ops.cli("backfill", "plan", "--products", PRODUCT, *YEAR)
+    assert f"(median of past windows {seconds:.0f} s per window)" in plan.stdout, plan.stdout
+
+    # one column per station, a glyph per quarter: Hamburg's second quarter deleted from the
+    # quarterly mart turns partial there
+    by_station = ops.cli("status", "--by-station", "--products", PRODUCT, *HALF)
+    assert re.search(r"┃ year ┃ 1975 +┃\n.*\n│ 2021 │ ██ +│", by_station.stdout), by_station.stdout
+    query_delete(ops.database, "delete from marts.quarterly_precipitation_features where station_id = 1975"
+                               " and year = 2021 and quarter = 2")  # fmt: skip
+    by_station = ops.cli("status", "--by-station", "--products", PRODUCT, *HALF)
+    assert re.search(r"│ 2021 │ █▒ +│", by_station.stdout), by_station.stdout
+
+    # a delivery fails Q1's tests: the failed window is skipped by the next run until --retry-failed
+    ops.republish("2021020112", "350.0")
+    ops.backfill(*Q1, "--force", expect=1)
+    ops.republish("2021020112", "0.0")
+    skipped = ops.backfill(*Q1)
+    assert ops.windows(ops.last_run()[0]) == [] and "skip" in skipped.stdout + skipped.stderr
+    ops.backfill(*Q1, "--retry-failed")
+    retried = ops.last_run()[0]
+    assert [status for _, status, _ in ops.windows(retried)] == ["succeeded"]
+
+    # a later run publishes over Q1: restoring the earlier one refuses, unless forced
+    ops.backfill(*Q1, "--force", "--no-load")
+    later = ops.last_run()[0]
+    refused = ops.cli("backfill", "restore", str(retried))
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"Error: run(s) {later} published overlapping windows after run {retried}; restore those first, or pass --force"
+    )
+    forced = ops.cli("backfill", "restore", str(retried), "--force")
+    assert forced.returncode == 0, forced.stderr

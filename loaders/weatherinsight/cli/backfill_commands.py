@@ -90,10 +90,13 @@ def plan_command(start: date, end: date, products: str, stations: str, by: str, 
 
     Example: weatherinsight backfill plan --start 2020-01-01 --end 2021-01-01 --products wind
     """
-    request = Request.make(start, end, products, stations, by, force=force)
+    _show_plan(Request.make(start, end, products, stations, by, force=force))
+
+
+def _show_plan(request: Request) -> None:
+    """Print the plan of ``request``; reads only (a warehouse without a ledger gets none)."""
     connection = db.resolve(start=True)
     with Ledger(connection) as ledger:
-        ledger.ensure()
         _print_plan(make_plan(connection, request, ledger))
 
 
@@ -226,10 +229,7 @@ def run_command(
         wait=wait,
     )
     if dry_run:
-        connection = db.resolve(start=True)
-        with Ledger(connection) as ledger:
-            ledger.ensure()
-            _print_plan(make_plan(connection, request, ledger))
+        _show_plan(request)
         return
     _execute(request)
 

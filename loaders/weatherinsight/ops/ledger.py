@@ -249,6 +249,8 @@ class Ledger:
 
     def recent_window_seconds(self, limit: int = 50) -> list[float]:
         """Wall time of the latest succeeded window builds (one dbt build each), newest first."""
+        if not self.exists():
+            return []
         rows = self._all(
             "select max(seconds) from ops.backfill_windows where layer = 'marts' and status = 'succeeded'"
             " and seconds is not null group by run_id, batch order by max(window_id) desc limit %s",
