@@ -167,6 +167,15 @@ def test_a_whole_station_history_loaded_into_a_built_warehouse_equals_a_full_ref
     # the quarters only the history holds: 1958-Q4 (its first hour, 1959-01-01 00:00 MEZ, is 23:00 UTC the
     # day before) to 2023-Q2
     assert quarters - before == 259
+    # MEZ to UTC end to end: the file's first hour, 1959-01-01 00 in MEZ, is the one hour of 1958-Q4
+    assert query(
+        database,
+        "select min(observed_at) = '1958-12-31 23:00+00' from marts.fct_hourly_wind where station_id = 2115",
+    ) == [(True,)]
+    assert query(
+        database,
+        "select observation_count from marts.quarterly_wind_features where station_id = 2115 and year = 1958",
+    ) == [(1,)]
     # the hours both of Helgoland's files hold (2023-07-27 .. 2023-12-31, as PROVENANCE.md counts them)
     assert query(
         database,
