@@ -222,18 +222,26 @@ def test_bad_rows_are_quarantined_and_counted(mirror, database, pipelines_dir, f
 def test_http_500_fails_one_file_loads_the_rest_and_a_rerun_retries_it(
     mirror, database, pipelines_dir, http_session
 ) -> None:
-    def load_2023():
+    def load_2021():
         return load(mirror, database, pipelines_dir, stations="1975,2115", session=http_session,
-                    start=date(2023, 1, 1), end=date(2024, 1, 1))  # fmt: skip
+                    start=date(2021, 1, 1), end=date(2022, 1, 1))  # fmt: skip
 
-    mirror.fail("wind/recent/stundenwerte_FF_01975_akt.zip")
-    first = load_2023()
-    assert first.stats.files_failed == ["wind/recent/stundenwerte_FF_01975_akt.zip"]
+    failing = "wind/recent/stundenwerte_FF_01975_akt.zip"
+    mirror.fail(failing)
+    first = load_2021()
+    assert first.stats.files_failed == [failing]
     assert query(database, "select distinct station_id from raw_dwd.wind") == [(2115,)]
     mirror.failing.clear()
-    second = load_2023()
-    assert [task.path for task in second.plan.tasks] == ["wind/recent/stundenwerte_FF_01975_akt.zip"]
+    second = load_2021()
+    assert [task.path for task in second.plan.tasks] == [failing]
     assert second.stats.files_failed == []
+    # every hour of 2021 the file holds arrived with the rerun (counted from the file itself)
+    with zipfile.ZipFile(mirror.hourly / failing) as archive:
+        member = next(name for name in archive.namelist() if name.startswith("produkt_"))
+        lines = archive.read(member).decode("latin-1").splitlines()[1:]
+    in_2021 = sum(1 for line in lines if line.split(";")[1].strip().startswith("2021"))
+    assert in_2021 > 6000
+    assert query(database, "select count(*) from raw_dwd.wind where station_id = 1975") == [(in_2021,)]
 
 
 def test_dry_run_writes_nothing(mirror, database, pipelines_dir) -> None:
