@@ -473,3 +473,35 @@ def test_plan_and_dry_run_change_nothing_and_retry_failed_and_restore_keep_their
     )
     forced = ops.cli("backfill", "restore", str(retried), "--force")
     assert forced.returncode == 0, forced.stderr
+
+
+def test_a_quarter_the_source_never_delivered_is_empty_not_a_problem(ops: Ops) -> None:
+    """DWD's file spans 2020-03 to 2021-09 but holds no hour of 2021-Q2 (a station out of service):
+    once built, the quarter is empty — skipped by later runs, `○` in the status, listed by `validate`
+    as a gap at the source, exit 0 — while 2021-Q1 is complete."""
+    source = ops.mirror.hourly / ARCHIVE
+    with zipfile.ZipFile(source) as old:
+        members = {info.filename: old.read(info) for info in old.infolist()}
+    with zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED) as new:
+        for name, data in members.items():
+            if name.startswith("produkt"):
+                lines = data.decode("latin-1").split("\n")
+                kept = [line for line in lines if not re.search(r";20210[456]\d{4};", line)]
+                assert len(lines) - len(kept) == 2184  # April to June 2021, every hour
+                data = "\n".join(kept).encode("latin-1")
+            new.writestr(name, data)
+    # three quarters loaded: the delivered rows around the gap show the file covers it
+    nine_months = ("--start", "2021-01-01", "--end", "2021-10-01")
+    ops.backfill(*nine_months)
+    # the run builds the quarter once and finds nothing there; from then on it is empty, not missing
+    (q1, q2, q3) = ops.windows(ops.last_run()[0])
+    assert q1[:2] == ("2021-01-01", "succeeded") and q1[2] > 2000 and q2 == ("2021-04-01", "succeeded", 0)
+    assert q3[:2] == ("2021-07-01", "succeeded") and q3[2] > 1000
+    plan = ops.cli("backfill", "plan", *nine_months, "--products", PRODUCT).stdout
+    assert re.search(r"2021-Q2 │ precipitation │ empty +│ +0 │ +0 │ skip \(empty\)", plan), plan
+    status = ops.cli("status", "--products", PRODUCT, *nine_months)
+    assert re.search(r"│ 2021 │ █○█ +│", status.stdout), status.stdout
+    validated = ops.cli("validate", "--products", PRODUCT, *nine_months)
+    assert validated.returncode == 0, validated.stdout[-3000:]
+    assert "gap at the source: precipitation 2021-Q2" in validated.stdout
+    assert "valid: no problems in the warehouse; 1 quarter(s) with gaps at the source" in validated.stdout

@@ -190,8 +190,12 @@ def coverage(
                         elif any(attempt.status == "succeeded" for attempt in overlapping):
                             latest = "succeeded"
                         state, why = diagnose(fact, latest, False)
-                        if state == "missing" and fact.raw_hours == 0:
-                            state, why = _nothing_in_raw(quarter, delivered.get(key, []), span)
+                        if state in ("missing", "empty") and fact.raw_hours == 0:
+                            # a quarter a delivered file covers without a row is a gap at the source,
+                            # whether or not a run has built it since
+                            source_state, source_why = _nothing_in_raw(quarter, delivered.get(key, []), span)
+                            if state == "missing" or source_state == "empty":
+                                state, why = source_state, source_why
                         result.cells.append(Cell(product, quarter, key, state, fact.raw_hours, fact.built_hours, why))
     finally:
         conn.close()
