@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import datetime, timezone
 
@@ -234,6 +235,16 @@ def test_the_pre_2017_layout_is_a_file_error_that_says_so() -> None:
     with pytest.raises(ParseError) as raised:
         list(parse_product_file(content, PRODUCTS["air_temperature"], 1975))
     assert str(raised.value) == PRE_2017_LAYOUT
+
+
+def test_a_station_line_with_shifted_columns_is_rejected_not_cut_wrongly() -> None:
+    listing = (HOURLY / "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt").read_bytes().decode("latin-1")
+    shifted = re.sub(r"(?m)^(01975 \d{8} \d{8}) {6}", r"\1", listing)  # six characters to the left
+    rows, rejects = parse_station_list(shifted.encode("latin-1"))
+    assert len(rows) == 524 and 1975 not in {row["station_id"] for row in rows}
+    assert [(reject.row_number, reject.reason) for reject in rejects] == [
+        (160, "station line's columns are shifted: 'g' where the federal state belongs")
+    ]
 
 
 def test_station_lists_decode_latin1_in_both_layouts() -> None:

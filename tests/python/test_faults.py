@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import resource
 import shutil
 import signal
@@ -45,6 +46,7 @@ SCOPE_1975 = (*SCOPE[:2], "--stations", "1975", *SCOPE[4:])
 STATION_1975 = "wind/recent/stundenwerte_FF_01975_akt.zip"
 HISTORICAL_2115 = "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip"
 RECENT_2115 = "wind/recent/stundenwerte_FF_02115_akt.zip"
+SAMPLE_LISTING = REPO / "sample_data" / "dwd_mirror" / HOURLY / "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt"
 #: retries quick enough for a test: three attempts, 50 ms backoff; silent for 3 s counts as a failure
 #: (long enough for a busy machine, short enough for a test)
 QUICK_HTTP = {
@@ -380,6 +382,34 @@ def test_corrupt_input_is_quarantined_by_name_until_its_fix_arrives(
     reliability(
         converged(
             reference, database, tmp_path, f"corrupt input: {corruption}", 1, recovery, deliveries_differ=not whole_file
+        )  # fmt: skip
+    )
+
+
+def test_a_station_list_with_shifted_columns_is_quarantined_by_line(
+    mirror, database, tmp_path, reference, reliability
+) -> None:
+    listing = mirror.hourly / "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt"
+    intact = listing.read_bytes()
+    listing.write_bytes(re.sub(rb"(?m)^(01975 \d{8} \d{8}) {6}", rb"\1", intact))  # Hamburg's line, 6 to the left
+    first = load(mirror, database, tmp_path / "pipelines")
+    assert_summary(first)
+    summary = " ".join(first.stderr.split())
+    assert "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt" in summary and "columns are shifted" in summary
+    entries = "select count(*) from raw_dwd.station_lists where station_id = 1975 and source_file like %s"
+    assert query(database, entries, ("%recent%",)) == [(0,)]  # not read wrongly: kept out, with its line
+    assert query(database, "select source_row_number from raw_dwd.quarantine") == [(160,)]
+    mirror.replace("wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt", SAMPLE_LISTING)
+    assert_summary(load(mirror, database, tmp_path / "pipelines"))
+    assert query(database, entries, ("%recent%",)) == [(1,)]
+    reliability(
+        converged(
+            reference,
+            database,
+            tmp_path,
+            "corrupt input: a station list line with shifted columns",
+            1,
+            "that line quarantined, named; its fix loads",
         )  # fmt: skip
     )
 

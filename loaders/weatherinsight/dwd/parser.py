@@ -478,6 +478,15 @@ STATION_LINE = re.compile(
 )
 #: Offset of the ``Bundesland`` column in the fixed-width station lists.
 STATE_OFFSET = 102
+#: What that column holds: a line with anything else there has its columns shifted (every name and
+#: state would be cut in the wrong place), so it is quarantined instead of read wrongly.
+FEDERAL_STATES = frozenset(
+    {
+        "Baden-Württemberg", "Bayern", "Berlin", "Brandenburg", "Bremen", "Hamburg", "Hessen",
+        "Mecklenburg-Vorpommern", "Niedersachsen", "Nordrhein-Westfalen", "Rheinland-Pfalz", "Saarland",
+        "Sachsen", "Sachsen-Anhalt", "Schleswig-Holstein", "Thüringen",
+    }
+)  # fmt: skip
 
 
 def parse_station_list(content: bytes) -> tuple[list[dict], list[Reject]]:
@@ -495,6 +504,11 @@ def parse_station_list(content: bytes) -> tuple[list[dict], list[Reject]]:
         if match is None:
             rejects.append(Reject(line.rstrip(), "station line does not match the fixed-width layout", number))
             continue
+        state = line[STATE_OFFSET:].strip()
+        if state not in FEDERAL_STATES:
+            reason = f"station line's columns are shifted: {state[:30]!r} where the federal state belongs"
+            rejects.append(Reject(line.rstrip(), reason, number))
+            continue
         rows.append(
             {
                 "station_id": int(match["station_id"]),
@@ -504,7 +518,7 @@ def parse_station_list(content: bytes) -> tuple[list[dict], list[Reject]]:
                 "latitude": float(match["latitude"]),
                 "longitude": float(match["longitude"]),
                 "station_name": match["name"].strip(),
-                "state": line[STATE_OFFSET:].strip(),
+                "state": state,
             }
         )
     return rows, rejects
