@@ -414,6 +414,37 @@ def test_a_station_list_with_shifted_columns_is_quarantined_by_line(
     )
 
 
+def test_every_file_delivered_twice(mirror, database, tmp_path, reference, reliability) -> None:
+    # DWD republishes every archive unchanged (a new Last-Modified, the same bytes): the next load
+    # takes each again as a new delivery; the marts still hold each hour once
+    assert_summary(load(mirror, database, tmp_path / "pipelines"))
+    for archive in (STATION_1975, HISTORICAL_2115, RECENT_2115):
+        mirror.replace(archive, REPO / "sample_data" / "dwd_mirror" / HOURLY / archive)
+    again = load(mirror, database, tmp_path / "pipelines")
+    assert_summary(again)
+    assert "files fetched: 3," in again.stdout
+    deliveries = "select count(*), count(distinct source_file) from raw_dwd.deliveries where product = 'wind'"
+    assert query(database, deliveries) == [(6, 3)]
+    # raw keeps both deliveries (append-only, by design): each must hold its file's rows exactly once
+    rows = query(
+        database,
+        "select wind.delivery_id, deliveries.source_file, wind.station_id, wind.observed_at, wind.source_row_number"
+        " from raw_dwd.wind as wind join raw_dwd.deliveries as deliveries using (delivery_id)",
+    )
+    per_delivery: dict[tuple, collections.Counter] = collections.defaultdict(collections.Counter)
+    for delivery, source_file, *row in rows:
+        per_delivery[(delivery, source_file)][tuple(row)] += 1
+    per_file: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for (source_file, _, *row), count in reference.raw.items():
+        per_file[source_file][tuple(row)] += count
+    lost = sum(sum((per_file[file] - got).values()) for (_, file), got in per_delivery.items())
+    duplicated = sum(sum((got - per_file[file]).values()) for (_, file), got in per_delivery.items())
+    assert (len(per_delivery), lost, duplicated) == (6, 0, 0)
+    assert marts(database, tmp_path, exclude=("delivery_count",)) == reference.marts_but_count
+    recovery = "both deliveries kept whole; each hour once in the marts (`delivery_count` 2)"
+    reliability(FaultRecord("re-delivery: every archive republished unchanged", 1, len(rows), 0, 0, True, recovery))
+
+
 # ---- the loader is killed ---------------------------------------------------------------------
 
 
