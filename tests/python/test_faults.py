@@ -802,7 +802,7 @@ def test_two_overlapping_backfills_at_once(backfilled, database, tmp_path, relia
             database,
             tmp_path,
             "two overlapping backfills at once",
-            "the second waits, then skips what the first built",
+            "window locks: one after the other, same rows",
             faulted_error=None,
             trials=2,
         )  # fmt: skip
