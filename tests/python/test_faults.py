@@ -22,6 +22,7 @@ import pytest
 
 from weatherinsight import db
 from weatherinsight.dwd.settings import HOURLY_PATH as HOURLY
+from weatherinsight.ops.locks import writer_lock_name
 
 from conftest import (
     DELIVERIES,
@@ -118,6 +119,19 @@ def table_locked(database: db.ConnectionSettings, table: str) -> Iterator[None]:
         yield
     finally:
         holder.rollback()
+        holder.close()
+
+
+@contextlib.contextmanager
+def advisory_locked(database: db.ConnectionSettings, name: str) -> Iterator[None]:
+    """Hold the advisory lock ``hashtext(name)``: whoever asks for it waits until the context ends."""
+    holder = db.connect(database)
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("select pg_advisory_lock(hashtext(%s))", (name,))
+        yield
+    finally:
         holder.close()
 
 
@@ -541,8 +555,6 @@ BACKFILL_MARTS = {
 }
 #: what a waiting publish runs: it replaces the window's rows of the hourly fact
 PUBLISH = 'delete from "marts"."fct_hourly_precipitation"'
-#: a statement of the window's dbt build: dbt's query comment, in a run's audit schema
-WINDOW_BUILD = '/* {"app": "dbt"%audit_r'
 
 
 def mart_rows(database: db.ConnectionSettings) -> dict[str, collections.Counter]:
@@ -617,15 +629,6 @@ def start_backfill(database: db.ConnectionSettings, tmp_path: Path) -> subproces
     )
 
 
-def running(database: db.ConnectionSettings, text: str) -> bool:
-    """Whether a session of ``database`` runs a statement containing ``text`` (a LIKE pattern)."""
-    sql = (
-        "select count(*) from pg_stat_activity where datname = current_database() and state = 'active'"
-        " and query like %s and pid <> pg_backend_pid()"  # this very query contains ``text`` too
-    )
-    return query(database, sql, (f"%{text}%",))[0][0] > 0
-
-
 def when(condition: Callable[[], bool], then: Callable[[], None], process: subprocess.Popen) -> None:
     """Poll ``condition`` while ``process`` runs (at most two minutes); run ``then`` once it holds."""
     for _ in range(6000):
@@ -688,12 +691,18 @@ def test_sigkill_of_a_backfill_mid_publish(backfilled, database, tmp_path, relia
 @pytest.mark.parametrize("moment", ["build", "publish"])
 def test_ctrl_c_of_a_backfill(backfilled, database, tmp_path, reliability, moment) -> None:
     backfilled.copy(database)
-    with table_locked(database, "marts.fct_hourly_precipitation"):
+    # the build: the first window's dbt waits in its first model's writer lock, which the test holds
+    # (the run is the copy's second, its first window to build is batch 2: audit schema audit_r2_b2);
+    # the publish: it waits to replace rows of the hourly fact, which the test holds a SHARE lock on
+    held = (
+        advisory_locked(database, writer_lock_name("audit_r2_b2", "fct_hourly_precipitation"))
+        if moment == "build"
+        else table_locked(database, "marts.fct_hourly_precipitation")
+    )
+    waits_in = "pg_advisory_xact_lock" if moment == "build" else PUBLISH
+    with held:
         process = start_backfill(database, tmp_path)
-        if moment == "build":
-            when(lambda: running(database, WINDOW_BUILD), lambda: os.killpg(process.pid, signal.SIGINT), process)
-        else:
-            when(lambda: waiting_on_a_lock(database, PUBLISH), lambda: os.killpg(process.pid, signal.SIGINT), process)
+        when(lambda: waiting_on_a_lock(database, waits_in), lambda: os.killpg(process.pid, signal.SIGINT), process)
         _, stderr = process.communicate(timeout=300)
     assert process.returncode == 130, stderr[-3000:]
     assert stderr.strip().splitlines()[-1] == "Aborted."

@@ -42,6 +42,9 @@ from weatherinsight.ops.publish import Published, checksum, publish_window, stag
 from weatherinsight.ops.request import Request
 from weatherinsight.ops.windows import Window
 
+#: how every statement dbt sends begins (dbt's default query comment): tells dbt's sessions apart
+DBT_QUERY_COMMENT = '/* {"app": "dbt"'
+
 
 @dataclass
 class BatchOutcome:
@@ -204,10 +207,25 @@ class Runner:
 
     def stop_now(self) -> None:
         """Ctrl-C: cancel the windows' statements (a publish rolls back, a lock wait ends) and stop
-        dbt, so their threads end now instead of when the window would have."""
+        dbt, so their threads end now instead of when the window would have. A killed dbt leaves its
+        server session running (a session notices a dead client only when it next answers), holding
+        locks in the audit schema the window then drops: those sessions are ended too."""
         for conn in list(self.connections):
             conn.cancel()
         self.workers.kill()
+        conn = db.connect(self.connection)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                # dbt's sessions only (its statements open with its query comment): the windows' own
+                # connections are dropping their audit schemas right now
+                cursor.execute(
+                    "select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database()"
+                    " and pid <> pg_backend_pid() and starts_with(query, %s) and query like %s",
+                    (DBT_QUERY_COMMENT, f"%{AUDIT_PREFIX}{self.run_id}_b%"),
+                )
+        finally:
+            conn.close()
 
     def ledger_do(self, method: Callable, *args, **kwargs):
         with self.ledger_lock:  # one ledger connection, shared by the worker threads
