@@ -175,6 +175,29 @@ def query(connection: db.ConnectionSettings, sql: str, params: tuple = ()) -> li
         conn.close()
 
 
+def execute(connection: db.ConnectionSettings, statement: str) -> int:
+    """Run one statement in its own transaction; the rows it affected."""
+    conn = db.connect(connection)
+    try:
+        with conn, conn.cursor() as cursor:
+            cursor.execute(statement)
+            return cursor.rowcount
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def scratch_database(server: db.ConnectionSettings, name: str) -> Iterator[db.ConnectionSettings]:
+    """A database made empty for a module's expensive fixture, dropped when the context ends."""
+    database = server.with_database(name)
+    db.drop_database(database)
+    db.ensure_database(database)
+    try:
+        yield database
+    finally:
+        db.drop_database(database)
+
+
 def cli_env(connection: db.ConnectionSettings, **extra: str) -> dict[str, str]:
     """The environment of a command run as a user runs it against ``connection``; session settings
     such as PGTZ pass through (CI runs the suite once with PGTZ=Europe/Berlin)."""

@@ -22,7 +22,7 @@ import pytest
 
 from weatherinsight import db
 
-from conftest import REPO, VENV_BIN, Mirror, cli_env, dbt_ok, query, run_cli, table_checksum
+from conftest import REPO, VENV_BIN, Mirror, cli_env, dbt_ok, execute, query, run_cli, table_checksum
 
 PRODUCT = "precipitation"
 ARCHIVE = "precipitation/recent/stundenwerte_RR_01975_akt.zip"
@@ -132,7 +132,7 @@ def test_plan_skips_complete_windows_and_a_removed_quarter_is_reported_and_refil
     assert query(ops.database, "select windows_skipped from ops.backfill_runs order by run_id desc limit 1") == [(2,)]
 
     # someone deletes a published quarter: status and validate see it, the plan lists it, a run refills it
-    query_delete(ops.database, "delete from marts.fct_hourly_precipitation where observed_at < '2021-04-01 00:00+00'"
+    execute(ops.database, "delete from marts.fct_hourly_precipitation where observed_at < '2021-04-01 00:00+00'"
                                " and observed_at >= '2021-01-01 00:00+00'")  # fmt: skip
     status = ops.cli("status", "--products", PRODUCT, "--start", "2021-01-01", "--end", "2021-07-01",
                      "--html", str(ops.tmp / "coverage.html"))  # fmt: skip
@@ -148,16 +148,6 @@ def test_plan_skips_complete_windows_and_a_removed_quarter_is_reported_and_refil
     assert [start for start, *_ in ops.windows(ops.last_run()[0])] == ["2021-01-01"]
     assert ops.checksums() == before
     assert ops.cli("validate", "--products", PRODUCT, *HALF).returncode == 0
-
-
-def query_delete(connection: db.ConnectionSettings, statement: str) -> int:
-    conn = db.connect(connection)
-    try:
-        with conn, conn.cursor() as cursor:
-            cursor.execute(statement)
-            return cursor.rowcount
-    finally:
-        conn.close()
 
 
 def start_and_wait_for_a_published_window(ops: Ops) -> subprocess.Popen:
@@ -375,7 +365,7 @@ def test_a_quarter_deleted_from_a_feature_mart_is_reported_and_refilled(ops: Ops
     ops.cli("backfill", "run", "--base-url", ops.mirror.base_url, *arguments)
     mart = "marts.quarterly_temperature_features"
     before = table_checksum(ops.database, mart)
-    deleted = query_delete(ops.database, f"delete from {mart} where year = 2020 and quarter = 1")
+    deleted = execute(ops.database, f"delete from {mart} where year = 2020 and quarter = 1")
     assert deleted == 3  # Großenkneten, Hamburg and Ulm
 
     status = ops.cli("status", *arguments)
@@ -448,7 +438,7 @@ def test_plan_and_dry_run_change_nothing_and_retry_failed_and_restore_keep_their
     # quarterly mart turns partial there
     by_station = ops.cli("status", "--by-station", "--products", PRODUCT, *HALF)
     assert re.search(r"┃ year ┃ 1975 +┃\n.*\n│ 2021 │ ██ +│", by_station.stdout), by_station.stdout
-    query_delete(ops.database, "delete from marts.quarterly_precipitation_features where station_id = 1975"
+    execute(ops.database, "delete from marts.quarterly_precipitation_features where station_id = 1975"
                                " and year = 2021 and quarter = 2")  # fmt: skip
     by_station = ops.cli("status", "--by-station", "--products", PRODUCT, *HALF)
     assert re.search(r"│ 2021 │ █▒ +│", by_station.stdout), by_station.stdout

@@ -32,8 +32,10 @@ from conftest import (
     Mirror,
     cli_env,
     dbt_ok,
+    execute,
     query,
     run_cli,
+    scratch_database,
     serve_mirror,
     table_checksum,
 )
@@ -176,13 +178,8 @@ class Reference:
 
 @pytest.fixture(scope="module")
 def reference(server: db.ConnectionSettings, tmp_path_factory) -> Reference:
-    database = server.with_database("wi_test_faults_reference")
-    db.drop_database(database)
-    db.ensure_database(database)
-    try:
+    with scratch_database(server, "wi_test_faults_reference") as database:
         yield Reference(database, tmp_path_factory.mktemp("reference"))
-    finally:
-        db.drop_database(database)
 
 
 def converged(
@@ -590,29 +587,14 @@ class Backfilled:
         finally:
             conn.close()
         for table, where in BACKFILL_MARTS.items():
-            delete(database, f"delete from {table} where {where}")
+            assert execute(database, f"delete from {table} where {where}") > 0, table
         return database
-
-
-def delete(database: db.ConnectionSettings, statement: str) -> None:
-    conn = db.connect(database)
-    try:
-        with conn, conn.cursor() as cursor:
-            cursor.execute(statement)
-            assert cursor.rowcount > 0, statement
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
 def backfilled(server: db.ConnectionSettings, tmp_path_factory) -> Backfilled:
-    database = server.with_database("wi_test_faults_backfilled")
-    db.drop_database(database)
-    db.ensure_database(database)
-    try:
+    with scratch_database(server, "wi_test_faults_backfilled") as database:
         yield Backfilled(database, tmp_path_factory.mktemp("backfilled"))
-    finally:
-        db.drop_database(database)
 
 
 def start_backfill(database: db.ConnectionSettings, tmp_path: Path) -> subprocess.Popen:

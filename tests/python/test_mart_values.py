@@ -22,7 +22,7 @@ import pytest
 from weatherinsight import db
 from weatherinsight.dwd.settings import HOURLY_PATH
 
-from conftest import SAMPLE_MIRROR, dbt_ok, load_ok, query, serve_mirror
+from conftest import SAMPLE_MIRROR, dbt_ok, load_ok, query, scratch_database, serve_mirror
 
 HAMBURG, GROSSENKNETEN = 1975, 44
 
@@ -146,11 +146,8 @@ def close(mart_value, expected) -> bool:
 
 @pytest.fixture(scope="module")
 def built(server: db.ConnectionSettings, tmp_path_factory) -> db.ConnectionSettings:
-    database = server.with_database("wi_test_mart_values")
-    db.drop_database(database)
-    db.ensure_database(database)
     tmp = tmp_path_factory.mktemp("values")
-    try:
+    with scratch_database(server, "wi_test_mart_values") as database:
         with serve_mirror(tmp / "mirror") as mirror:
             hamburg = ",".join(name for name, (station, *_) in ARCHIVES.items() if station == HAMBURG)
             load_ok(mirror, database, tmp / "pipelines", "--products", hamburg, "--stations", str(HAMBURG))
@@ -158,8 +155,6 @@ def built(server: db.ConnectionSettings, tmp_path_factory) -> db.ConnectionSetti
                     str(GROSSENKNETEN))  # fmt: skip
         dbt_ok(database, tmp / "target", "run", "--exclude", "dim_station")  # its snapshot needs `dbt build`
         yield database
-    finally:
-        db.drop_database(database)
 
 
 @pytest.mark.parametrize("mart", QUARTERLY)

@@ -191,7 +191,7 @@ def user_errors(*error_types: type[BaseException]) -> Callable:
                 unwritable = working_file_cause(error)
                 if unwritable is not None:
                     raise click.ClickException(working_file_error(unwritable)) from error
-                if isinstance(error, OSError) and not isinstance(error, db.DatabaseError):
+                if isinstance(error, OSError):  # not a working file: the last-resort handler says what it is
                     raise
                 raise click.ClickException(one_line(error)) from error
 

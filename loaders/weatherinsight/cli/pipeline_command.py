@@ -8,7 +8,7 @@ import click
 
 from weatherinsight import db
 from weatherinsight.cli.common import user_errors
-from weatherinsight.dwd.service import LOAD_LOCK, default_pipelines_dir, make_pipeline, pipeline_name
+from weatherinsight.dwd.service import LOAD_LOCK, make_pipeline, pipeline_name
 from weatherinsight.ops.dbt import venv_executable
 
 
@@ -26,7 +26,7 @@ def pipeline_command(dlt_args: tuple[str, ...]) -> None:
     """
     connection = db.resolve(start=True)
     db.apply_env(connection)
-    if not (default_pipelines_dir() / pipeline_name(connection)).is_dir():
+    if not (db.pipelines_dir() / pipeline_name(connection)).is_dir():
         # a fresh checkout (or a new warehouse): bring the warehouse's state here first
         with db.advisory_lock(connection, LOAD_LOCK):
             make_pipeline(connection).sync_destination()
@@ -34,7 +34,7 @@ def pipeline_command(dlt_args: tuple[str, ...]) -> None:
         venv_executable("dlt"),
         "pipeline",
         "--pipelines-dir",
-        str(default_pipelines_dir()),
+        str(db.pipelines_dir()),
         pipeline_name(connection),
         *(dlt_args or ("info",)),
     ]

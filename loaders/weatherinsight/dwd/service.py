@@ -124,23 +124,19 @@ def pipeline_name(connection: db.ConnectionSettings) -> str:
     return f"{PIPELINE_NAME}_{db.warehouse_id(connection).replace('-', '')[:8]}"
 
 
-def default_pipelines_dir() -> Path:
-    return db.pipelines_dir()
-
-
 def make_pipeline(connection: db.ConnectionSettings, folder: str | Path | None = None) -> dlt.Pipeline:
     """The DWD pipeline of this warehouse, writing to its ``raw_dwd`` dataset."""
     return dlt.pipeline(
         pipeline_name=pipeline_name(connection),
         destination=dlt.destinations.postgres(credentials=connection.dlt_credentials),
         dataset_name=DATASET_NAME,
-        pipelines_dir=str(folder or default_pipelines_dir()),
+        pipelines_dir=str(folder or db.pipelines_dir()),
     )
 
 
 def inspect_command(connection: db.ConnectionSettings, folder: str | Path | None = None) -> str:
     """The dlt command that shows this warehouse's pipeline."""
-    return f"dlt pipeline --pipelines-dir {folder or default_pipelines_dir()} {pipeline_name(connection)} info"
+    return f"dlt pipeline --pipelines-dir {folder or db.pipelines_dir()} {pipeline_name(connection)} info"
 
 
 def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:

@@ -102,10 +102,10 @@ def _pending_packages(connection: db.ConnectionSettings, pipelines_dir: str | No
     """Pending dlt packages, and whether this checkout's copy of the loader state is the warehouse's."""
     import dlt
 
-    from weatherinsight.dwd.service import default_pipelines_dir, pipeline_name
+    from weatherinsight.dwd.service import pipeline_name
 
     name = pipeline_name(connection)
-    folder = pipelines_dir or str(default_pipelines_dir())
+    folder = pipelines_dir or str(db.pipelines_dir())
     remote = _warehouse_state(connection, name)
     try:
         pipeline = dlt.attach(pipeline_name=name, pipelines_dir=folder)
