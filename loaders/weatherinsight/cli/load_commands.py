@@ -175,3 +175,163 @@ def load_dwd_command(
             f"{len(result.stats.files_failed)} files could not be fetched "
             f"({', '.join(result.stats.files_failed[:3])}…); rerun the same command to retry them"
         )
+
+
+class OpenMeteoProgressBar:
+    """Requests done of planned, rows, ETA."""
+
+    def __init__(self, plan, bar: Progress) -> None:
+        self.bar = bar
+        self.rows = 0
+        self.task = bar.add_task("Open-Meteo requests", total=len(plan.batches), files="", rows="0")
+
+    def request_done(self, batch, rows: int) -> None:
+        self.rows += rows
+        self.bar.update(
+            self.task,
+            description=f"{batch.api} location {batch.location.location_id} {batch.start}",
+            rows=f"{self.rows:,}",
+        )
+        self.bar.advance(self.task)
+
+
+def _print_openmeteo_summary(result) -> None:
+    table = Table(title="Open-Meteo load summary (checkpoints in raw_openmeteo.checkpoints)")
+    for column in ("api", "location", "status", "rows", "requests", "weighted calls", "quarantined", "last error"):
+        table.add_column(
+            column,
+            justify="right" if column in ("rows", "requests", "weighted calls", "quarantined") else "left",
+            overflow="fold",
+        )
+    for outcome in result.outcomes:
+        table.add_row(
+            outcome.api,
+            f"{outcome.location.location_id} {outcome.location.name}",
+            outcome.status,
+            f"{outcome.rows:,}",
+            f"{outcome.requests:,}",
+            f"{outcome.weighted:,.1f}",
+            f"{outcome.quarantined:,}",
+            outcome.last_error or "",
+        )
+    console.print(table)
+    outcomes = result.outcomes
+    ok = sum(1 for outcome in outcomes if outcome.status in ("ok", "up to date"))
+    answered = sum(outcome.batches for outcome in outcomes if outcome.status != "failed")
+    planned = sum(outcome.batches for outcome in outcomes)
+    rate = result.rows / result.seconds if result.seconds else 0.0
+    success = 100.0 * answered / planned if planned else 100.0
+    click.echo(
+        f"locations ok: {ok}, failed: {len(result.failed)}; rows loaded: {result.rows:,} ({rate:,.0f} rows/s); "
+        f"requests: {result.requests:,} ({sum(o.weighted for o in outcomes):,.1f} weighted calls, "
+        f"{result.waited_seconds:.1f} s held back by the rate limit); success rate: {success:.1f} %; "
+        f"duration: {result.seconds:.1f} s"
+    )
+
+
+@load_group.command("openmeteo")
+@click.option("--api", "api_names", required=True, help="weather, air-quality, or both: weather,air-quality.")
+@click.option(
+    "--locations", default="", help="Comma-separated ids from seeds/locations.csv (default: every location of the API)."
+)
+@click.option("--start", type=ISO_DATE, required=True, help="First day to load (UTC, inclusive).")
+@click.option("--end", type=ISO_DATE, required=True, help="Day after the last day to load (UTC, exclusive).")
+@click.option("--variables", default="", help="Comma-separated variables of one API (default: the seed's defaults).")
+@click.option(
+    "--batch-days", type=int, default=14, show_default=True, help="Days per request (14 = one call at the provider)."
+)
+@click.option(
+    "--rate-limit", type=int, default=500, show_default=True, help="Weighted calls per minute (the free limit is 600)."
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="One mirror serving /v1/archive and /v1/air-quality (also: WEATHERINSIGHT_OPENMETEO_BASE_URL); "
+    "default: the real APIs.",
+)
+@click.option("--dry-run", is_flag=True, help="Show the batches and the calls they cost; fetch and write nothing.")
+@click.option("--reset-failed", is_flag=True, help="Retry only the locations whose last load failed.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default=None,
+    help="Log level of this run's log lines.",
+)
+@user_errors(PipelineStepFailed)
+def load_openmeteo_command(
+    api_names: str,
+    locations: str,
+    start: date,
+    end: date,
+    variables: str,
+    batch_days: int,
+    rate_limit: int,
+    base_url: str | None,
+    dry_run: bool,
+    reset_failed: bool,
+    log_level: str | None,
+) -> None:
+    """Load Open-Meteo hourly weather or air quality per location into the raw_openmeteo dataset.
+
+    Requests go out in batches per location, paced to the provider's limits; each location keeps a
+    checkpoint, so a killed load resumes where it stopped and a rerun fetches nothing it holds.
+
+    Example: weatherinsight load openmeteo --api weather --locations 1,2 --start 2023-01-01 --end 2024-01-01
+    """
+    import logging
+
+    from weatherinsight.openmeteo.service import load_openmeteo, parse_apis
+
+    if log_level:
+        logging.getLogger("weatherinsight").setLevel(log_level.upper())
+    apis = parse_apis(api_names)
+    connection = db.resolve(start=True)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} requests, {task.fields[rows]} rows"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    bar = Progress(*columns, console=console, transient=False)
+    started: list[bool] = []
+
+    def start_bar(plan) -> OpenMeteoProgressBar:
+        bar.start()
+        started.append(True)
+        return OpenMeteoProgressBar(plan, bar)
+
+    try:
+        result = load_openmeteo(
+            connection,
+            apis,
+            locations or None,
+            start,
+            end,
+            variables=variables or None,
+            batch_days=batch_days,
+            rate_limit=rate_limit,
+            base_url=base_url,
+            dry_run=dry_run,
+            reset_failed=reset_failed,
+            progress_factory=start_bar,
+        )
+    finally:
+        if started:
+            bar.stop()
+    plan = result.plan
+    minutes = plan.weighted_calls / rate_limit
+    click.echo(
+        f"{len(plan.batches):,} requests to send ({plan.weighted_calls:,.1f} weighted calls: "
+        f"{minutes:.1f} min at {rate_limit} calls a minute); {plan.already_loaded:,} batches already loaded"
+    )
+    if dry_run:
+        return
+    _print_openmeteo_summary(result)
+    if result.failed:
+        names = ", ".join(f"{o.api} {o.location.location_id}" for o in result.failed[:5])
+        raise click.ClickException(
+            f"{len(result.failed)} location(s) failed ({names}): see last error above; "
+            "rerun with --reset-failed to retry only them"
+        )

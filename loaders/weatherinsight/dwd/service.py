@@ -114,14 +114,15 @@ def make_window(start: date | None, end: date | None) -> TimeWindow:
     return load_window(start, end)
 
 
-def pipeline_name(connection: db.ConnectionSettings) -> str:
-    """``dwd_hourly_<warehouse>``: one pipeline per warehouse (server and database).
+def pipeline_name(connection: db.ConnectionSettings, source: str = PIPELINE_NAME) -> str:
+    """``dwd_hourly_<warehouse>`` (or ``<source>_<warehouse>``): one pipeline per warehouse (server and
+    database).
 
     dlt keeps a local copy of each pipeline's state; naming the pipeline after the warehouse's own
     id (see :func:`weatherinsight.db.warehouse_id`) means two servers, two databases of the same name,
     or a database dropped and made again never read each other's local state.
     """
-    return f"{PIPELINE_NAME}_{db.warehouse_id(connection).replace('-', '')[:8]}"
+    return f"{source}_{db.warehouse_id(connection).replace('-', '')[:8]}"
 
 
 def make_pipeline(connection: db.ConnectionSettings, folder: str | Path | None = None) -> dlt.Pipeline:

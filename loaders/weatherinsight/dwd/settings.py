@@ -110,10 +110,10 @@ PRODUCT_ALIASES: dict[str, str] = {
 }
 
 
-def source_config(key: str, default: Any) -> Any:
-    """``[sources.dwd_hourly] <key>`` from dlt's config (``.dlt/config.toml``, or the environment variable
-    ``SOURCES__DWD_HOURLY__<KEY>``), read when asked, else ``default``."""
-    value = dlt.config.get(f"sources.{PIPELINE_NAME}.{key}")
+def source_config(key: str, default: Any, source: str = PIPELINE_NAME) -> Any:
+    """``[sources.<source>] <key>`` from dlt's config (``.dlt/config.toml``, or the environment variable
+    ``SOURCES__DWD_HOURLY__<KEY>`` for the DWD source), read when asked, else ``default``."""
+    value = dlt.config.get(f"sources.{source}.{key}")
     return default if value is None else type(default)(value)
 
 

@@ -1,0 +1,54 @@
+"""A client-side limiter that counts calls the way Open-Meteo does.
+
+The provider counts weighted calls (a request with more than 10 variables or more than two weeks
+counts as several) per minute, hour and day. The limiter holds each request back until it fits all
+three windows (``pyrate-limiter``'s sliding-window log); the hour and day windows start with the
+calls the warehouse recorded in the last day, so a rerun does not spend the day's budget twice.
+A limit above the free 600 calls a minute is taken as a paid plan: only the minute is limited then.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, RateItem
+
+from weatherinsight.openmeteo.settings import FREE_LIMITS
+
+log = logging.getLogger(__name__)
+
+NAME = "openmeteo"
+
+
+class CallLimiter:
+    def __init__(self, calls_per_minute: int) -> None:
+        rates = [Rate(calls_per_minute, Duration.MINUTE)]
+        if calls_per_minute <= FREE_LIMITS["minute"]:
+            rates += [Rate(FREE_LIMITS["hour"], Duration.HOUR), Rate(FREE_LIMITS["day"], Duration.DAY)]
+        self.calls_per_minute = calls_per_minute
+        self.bucket = InMemoryBucket(rates)
+        self.limiter = Limiter(self.bucket)
+        self.waited_seconds = 0.0
+
+    @staticmethod
+    def _units(weight: float) -> int:
+        # the provider counts fractions; the limiter counts whole calls, rounded up (never too few)
+        return max(1, math.ceil(weight - 1e-9))
+
+    def remember(self, past: list[tuple[float, float]]) -> None:
+        """Count calls made before this run: (seconds ago, weight), oldest first."""
+        now = self.bucket.now()
+        for seconds_ago, weight in past:
+            self.bucket.put(RateItem(NAME, now - int(seconds_ago * 1000), self._units(weight)))
+
+    def acquire(self, weight: float) -> None:
+        """Wait until a request of ``weight`` calls fits every window, then count it."""
+        units = min(self._units(weight), self.calls_per_minute)
+        started = time.monotonic()
+        self.limiter.try_acquire(NAME, units)
+        waited = time.monotonic() - started
+        self.waited_seconds += waited
+        if waited > 5:
+            log.info("held back %.0f s by the rate limit (%d calls a minute)", waited, self.calls_per_minute)
