@@ -23,7 +23,6 @@
 {#- on-run-start: the tables and the function of change tracking (created once; cheap afterwards). -#}
 {% macro ensure_change_tracking() -%}
     {%- if not execute -%}{{ return('select 1') }}{%- endif -%}
-    {%- set raw_schema = change_tracking_raw_schema() -%}
     do $ddl$
     begin
         -- up to date: nothing to do (the version is the functions' comment; bump it with any change here)
@@ -83,35 +82,38 @@
                         and processed.range_start is null and processed.range_end is null
                         and processed.stations is null
                 );
-            if to_regclass('{{ raw_schema }}.deliveries') is null or to_regclass('{{ raw_schema }}._dlt_loads') is null then
-                return;
+            {%- for raw in change_tracking_raw_sources() %}
+            -- {{ raw.schema }}: one row of `{{ raw.deliveries }}` per delivery, keyed by {{ raw.key }}
+            if to_regclass('{{ raw.schema }}.{{ raw.deliveries }}') is not null
+                and to_regclass('{{ raw.schema }}._dlt_loads') is not null then
+                return query
+                with
+                pending_loads as (
+                    select loads.load_id, cast(loads.load_id as numeric) as load_number,
+                        substr(inputs.relation, length('{{ raw.schema }}.') + 1) as product, inputs.relation
+                    from {{ raw.schema }}._dlt_loads as loads
+                    cross join unnest(input_relations) as inputs (relation)
+                    where loads.status = 0
+                        and inputs.relation like '{{ raw.schema }}.%'
+                        and not exists (
+                            select 1 from ops.processed_changes as processed
+                            where processed.consumer = consumer_relation
+                                and processed.input = inputs.relation
+                                and processed.change_id = cast(loads.load_id as numeric)
+                                and processed.range_start is null and processed.range_end is null
+                                and processed.stations is null
+                        )
+                )
+                select pending_loads.relation, pending_loads.load_number, cast(deliveries.{{ raw.key }} as integer),
+                    deliveries.first_observed_at, deliveries.last_observed_at + interval '1 hour',
+                    deliveries.{{ raw.key }} is not null
+                from pending_loads
+                left join {{ raw.schema }}.{{ raw.deliveries }} as deliveries
+                    on deliveries._dlt_load_id = pending_loads.load_id
+                    and deliveries.product = pending_loads.product
+                    and deliveries.row_count > 0;
             end if;
-            return query
-            with
-            pending_loads as (
-                select loads.load_id, cast(loads.load_id as numeric) as load_number,
-                    substr(inputs.relation, length('{{ raw_schema }}.') + 1) as product, inputs.relation
-                from {{ raw_schema }}._dlt_loads as loads
-                cross join unnest(input_relations) as inputs (relation)
-                where loads.status = 0
-                    and inputs.relation like '{{ raw_schema }}.%'
-                    and not exists (
-                        select 1 from ops.processed_changes as processed
-                        where processed.consumer = consumer_relation
-                            and processed.input = inputs.relation
-                            and processed.change_id = cast(loads.load_id as numeric)
-                            and processed.range_start is null and processed.range_end is null
-                            and processed.stations is null
-                    )
-            )
-            select pending_loads.relation, pending_loads.load_number, deliveries.station_id,
-                deliveries.first_observed_at, deliveries.last_observed_at + interval '1 hour',
-                deliveries.station_id is not null
-            from pending_loads
-            left join {{ raw_schema }}.deliveries as deliveries
-                on deliveries._dlt_load_id = pending_loads.load_id
-                and deliveries.product = pending_loads.product
-                and deliveries.row_count > 0;
+            {%- endfor %}
         end;
         $function$;
         -- what of each of those changes no windowed build of `consumer_relation` has processed yet:
@@ -171,15 +173,31 @@
 
 {#- The version of the change-tracking objects: a new one makes the next run replace the functions. -#}
 {% macro change_tracking_version() -%}
-    {{ return('weatherinsight change tracking 1') }}
+    {{ return('weatherinsight change tracking 2') }}
 {%- endmacro %}
 
-{#- The schema of the raw DWD tables (the `raw_dwd` source), as `_dwd__sources.yml` declares it. -#}
-{% macro change_tracking_raw_schema() -%}
-    {%- for source_node in graph.sources.values() if source_node.source_name == 'raw_dwd' -%}
-        {%- if loop.first -%}{{ return(source_node.schema) }}{%- endif -%}
+{#- The raw sources whose loads are changes: each source that declares `meta.change_tracking`
+    (`deliveries`: its table with one row per delivery -- product, key, first and last hour, row
+    count, dlt load id; `key`: the column naming the station or location), with its schema. -#}
+{% macro change_tracking_raw_sources() -%}
+    {%- set found = {} -%}
+    {%- for source_node in graph.sources.values() -%}
+        {%- set settings = (source_node.source_meta or {}).get('change_tracking') -%}
+        {%- if settings and source_node.schema not in found -%}
+            {%- do found.update({source_node.schema: {'schema': source_node.schema, 'deliveries': settings.deliveries, 'key': settings.key}}) -%}
+        {%- endif -%}
     {%- endfor -%}
-    {{ return('raw_dwd') }}
+    {{ return(found.values() | sort(attribute='schema')) }}
+{%- endmacro %}
+
+{#- `schema.table` of the raw table of `product`: the table of that name in a change-tracked raw source. -#}
+{% macro change_tracking_raw_table(product) -%}
+    {%- for source_node in graph.sources.values() -%}
+        {%- if (source_node.source_meta or {}).get('change_tracking') and source_node.name == product -%}
+            {{ return(source_node.schema ~ '.' ~ source_node.identifier) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return('raw_dwd.' ~ product) }}
 {%- endmacro %}
 
 {#- `schema.table` of a relation, as change tracking names models and raw tables. -#}
@@ -199,7 +217,7 @@
     {%- endfor -%}
     {%- set product = config.get('meta', {}).get('product') -%}
     {%- if not inputs and product -%}
-        {%- do inputs.append(change_tracking_raw_schema() ~ '.' ~ product) -%}
+        {%- do inputs.append(change_tracking_raw_table(product)) -%}
     {%- endif -%}
     {{ return(inputs) }}
 {%- endmacro %}
@@ -244,7 +262,7 @@
     {%- if mode == 'window' -%}
         {%- set window = window_settings() -%}
         {%- set bounds = window_bounds(grain) -%}
-        {%- for station in (window.stations or [none]) -%}
+        {%- for station in (window_ids(window, window_key()) or [none]) -%}
             {%- do ranges.append([station, bounds[0] ~ ' 00:00:00+00', bounds[1] ~ ' 00:00:00+00']) -%}
         {%- endfor -%}
     {%- endif -%}
@@ -296,7 +314,7 @@
             select count(*) from {{ this }} as inside
             inner join {{ own_ranges_values(split) }}
                 on
-                    inside.station_id = changed_ranges.station_id
+                    inside.{{ window_key() }} = changed_ranges.station_id
                     and inside.{{ split.column }} >= changed_ranges.range_start
                     and inside.{{ split.column }} < changed_ranges.range_end
             {%- else %}
@@ -446,7 +464,7 @@
         {%- endfor %}
     ) as changed_ranges (station_id, range_start, range_end)
         on
-            changed_input.station_id = changed_ranges.station_id
+            changed_input.{{ window_key() }} = changed_ranges.station_id
             and changed_input.{{ time_column }} >= changed_ranges.range_start
             and changed_input.{{ time_column }} < changed_ranges.range_end
     {%- if every_station %}
@@ -510,7 +528,7 @@
     delete from {{ target_relation }} as target
     using {{ own_ranges_values(split) }}
     where
-        target.station_id = changed_ranges.station_id
+        target.{{ window_key() }} = changed_ranges.station_id
         and target.{{ split.column }} >= changed_ranges.range_start
         and target.{{ split.column }} < changed_ranges.range_end;
     {%- endif %}
@@ -531,7 +549,7 @@
         not exists (
             select 1 from {{ own_ranges_values(split) }}
             where
-                changed_ranges.station_id = {{ alias }}.station_id
+                changed_ranges.station_id = {{ alias }}.{{ window_key() }}
                 and {{ alias }}.{{ split.column }} >= changed_ranges.range_start
                 and {{ alias }}.{{ split.column }} < changed_ranges.range_end
         )
@@ -539,7 +557,7 @@
         true
         {%- endif %}
         {%- if split.every_station %}
-        and not ({{ range_condition(split.every_station, alias ~ '.' ~ split.column, split.column_type, alias ~ '.station_id') }})
+        and not ({{ range_condition(split.every_station, alias ~ '.' ~ split.column, split.column_type, alias ~ '.' ~ window_key()) }})
         {%- endif %}
     {%- endif -%}
 {%- endmacro %}

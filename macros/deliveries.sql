@@ -19,6 +19,16 @@
 {%- endmacro %}
 
 {% macro default__dwd_decimal(column) -%}
+    {{ exact_decimal(column) }}
+{%- endmacro %}
+
+{#- A measure as an exact decimal (any source): a double becomes a decimal of 15 significant
+    digits (PostgreSQL's float8 -> numeric), so aggregates over it are exact and order-independent. -#}
+{% macro exact_decimal(column) -%}
+    {{ return(adapter.dispatch('exact_decimal', 'weatherinsight')(column)) }}
+{%- endmacro %}
+
+{% macro default__exact_decimal(column) -%}
     cast({{ column }} as numeric)
 {%- endmacro %}
 
@@ -44,3 +54,23 @@
         deliveries.loaded_at
 {%- endmacro %}
 
+
+{#- A raw source table, or -- when nothing has loaded it yet in this warehouse -- an empty relation
+    with the columns and types its YAML declares, so the models of a source not loaded yet build
+    empty instead of failing (a warehouse with DWD data only still builds the Open-Meteo marts). -#}
+{% macro raw_source(source_name, table_name) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if not execute or adapter.get_relation(relation.database, relation.schema, relation.identifier) is not none -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set columns = [] -%}
+    {%- for node in graph.sources.values() if node.source_name == source_name and node.name == table_name -%}
+        {%- for column in node.columns.values() -%}
+            {%- do columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ adapter.quote(column.name)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- if not columns -%}
+        {{ exceptions.raise_compiler_error("raw_source: " ~ source_name ~ "." ~ table_name ~ " declares no columns") }}
+    {%- endif -%}
+    {{ return('(select ' ~ columns | join(', ') ~ ' where false)') }}
+{%- endmacro %}

@@ -1,11 +1,13 @@
-{#- One row per station and hour from a DWD staging model, keeping the delivery that wins by
-    `delivery_precedence()`. A full build ranks every delivery; a windowed build (start_date /
+{#- One row per station (or location: the model's `meta.window.key`) and hour from a staging model,
+    keeping the delivery that wins by `precedence` (DWD: `delivery_precedence()`; Open-Meteo: the
+    latest fetch). A full build ranks every delivery; a windowed build (start_date /
     end_date vars) the deliveries of the window's hours; a plain incremental build the deliveries,
     old and new, of the hours that deliveries not yet processed touched (see
     macros/change_tracking.sql), so a late delivery with a lower quality level never overwrites a
     better one and the winner never depends on load order. -#}
-{% macro hourly_fact(staging_model, measures) -%}
+{% macro hourly_fact(staging_model, measures, precedence=none, carried=['quality_level', 'release', 'source_file']) -%}
 {%- set plan = change_plan() -%}
+{%- set key = window_key() -%}
 {{ change_plan_marker(plan) }}
 {{ log_window() }}
 with
@@ -23,11 +25,11 @@ ranked as (
     select
         candidates.*,
         row_number() over (
-            partition by station_id, observed_at
-            order by {{ delivery_precedence() }}
+            partition by {{ key }}, observed_at
+            order by {{ precedence or delivery_precedence() }}
         ) as precedence_rank,
-        count(*) over (partition by station_id, observed_at) as delivery_count,
-        max(load_id) over (partition by station_id, observed_at) as latest_load_id
+        count(*) over (partition by {{ key }}, observed_at) as delivery_count,
+        max(load_id) over (partition by {{ key }}, observed_at) as latest_load_id
     from candidates
 
 ),
@@ -36,7 +38,7 @@ final as (
 
     select
         -- ids
-        station_id,
+        {{ key }},
         observed_at,
 
         -- measures
@@ -44,12 +46,10 @@ final as (
         {{ measure }},
         {%- endfor %}
 
-        -- quality
-        quality_level,
-
         -- delivery
-        release,
-        source_file,
+        {%- for column in carried %}
+        {{ column }},
+        {%- endfor %}
         delivery_count,
         load_id,
         latest_load_id

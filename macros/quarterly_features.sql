@@ -6,13 +6,14 @@
         stddev_samp({{ measure }}) as {{ measure }}_stddev
 {%- endmacro %}
 
-{#- Quarterly features per station from an hourly fact: coverage of `main_measure` (observed
+{#- Quarterly features per station (or location: the model's `meta.window.key`) from an hourly fact: coverage of `main_measure` (observed
     hours / hours in the UTC quarter) beside statistics of `measures` and any `extra` aggregates
     (a list of SQL expressions with aliases). Windowed builds rebuild the window widened to whole
     quarters; plain incremental builds rebuild the station-quarters of the hourly changes they have
     not processed yet, from all their hours (see macros/change_tracking.sql). -#}
 {% macro quarterly_features(fact_model, main_measure, measures, extra=[]) -%}
 {%- set plan = change_plan() -%}
+{%- set key = window_key() -%}
 {{ change_plan_marker(plan) }}
 {{ log_window() }}
 with
@@ -30,7 +31,7 @@ hours_in_scope as (
 aggregated as (
 
     select
-        station_id,
+        {{ key }},
         quarter_start,
         count({{ main_measure }}) as observation_count,
         {%- for measure in measures %}
@@ -41,7 +42,7 @@ aggregated as (
         {%- endfor %}
         max(latest_load_id) as latest_load_id
     from hours_in_scope
-    group by station_id, quarter_start
+    group by {{ key }}, quarter_start
 
 ),
 
@@ -49,7 +50,7 @@ final as (
 
     select
         -- ids
-        station_id,
+        {{ key }},
         cast(extract(year from quarter_start) as integer) as year,
         cast(extract(quarter from quarter_start) as integer) as quarter,
         quarter_start at time zone 'UTC' as quarter_start_at,

@@ -2,15 +2,18 @@
     stations: [1975]}'` makes every selected incremental model replace exactly that half-open window
     of observation time (widened to whole days or quarters where the model's grain asks for it). -#}
 
-{#- The window the vars ask for, validated, as a dict (start, end, products, stations), or none. -#}
+{#- The window the vars ask for, validated, as a dict (start, end, products, stations, locations), or
+    none. `stations` narrows the models keyed by DWD station, `locations` those keyed by location
+    (`meta.window.key: location_id`, the Open-Meteo models). -#}
 {% macro window_settings() -%}
     {%- set start_value = var('start_date', none) -%}
     {%- set end_value = var('end_date', none) -%}
     {%- set products = var('products', none) -%}
     {%- set stations = var('stations', none) -%}
+    {%- set locations = var('locations', none) -%}
     {%- if start_value is none and end_value is none -%}
-        {%- if products is not none or stations is not none -%}
-            {{ exceptions.raise_compiler_error("window vars: products and stations narrow a window; give start_date and end_date too") }}
+        {%- if products is not none or stations is not none or locations is not none -%}
+            {{ exceptions.raise_compiler_error("window vars: products, stations and locations narrow a window; give start_date and end_date too") }}
         {%- endif -%}
         {{ return(none) }}
     {%- endif -%}
@@ -27,6 +30,7 @@
         'end': end,
         'products': parse_window_products(products),
         'stations': parse_window_stations(stations),
+        'locations': parse_window_stations(locations, 'location'),
     }) }}
 {%- endmacro %}
 
@@ -69,14 +73,14 @@
     {{ return(found | sort) }}
 {%- endmacro %}
 
-{% macro parse_window_stations(stations) -%}
+{% macro parse_window_stations(stations, kind='station') -%}
     {%- if stations is none -%}{{ return(none) }}{%- endif -%}
     {%- set items = (stations.split(',') if stations is string else ([stations] if stations is number else stations)) -%}
     {%- set ids = [] -%}
     {%- for item in items -%}
         {%- set text = item | string | trim -%}
         {%- if not modules.re.match('^\\d{1,5}$', text) -%}
-            {{ exceptions.raise_compiler_error("window vars: station '" ~ text ~ "' is not a DWD station id") }}
+            {{ exceptions.raise_compiler_error("window vars: " ~ kind ~ " '" ~ text ~ "' is not a " ~ ('DWD station' if kind == 'station' else 'location') ~ " id") }}
         {%- endif -%}
         {%- do ids.append(text | int) -%}
     {%- endfor -%}
@@ -92,7 +96,8 @@
         {%- elif window is not none -%}
             {%- do log("window [" ~ window.start ~ ", " ~ window.end ~ ")"
                 ~ (" products " ~ window.products | join(',') if window.products else "")
-                ~ (" stations " ~ window.stations | join(',') if window.stations else ""), info=true) -%}
+                ~ (" stations " ~ window.stations | join(',') if window.stations else "")
+                ~ (" locations " ~ window.locations | join(',') if window.locations else ""), info=true) -%}
         {%- endif -%}
     {%- endif -%}
     select 1
@@ -132,14 +137,28 @@
     {{ return(window.products is not none and product is not none and product not in window.products) }}
 {%- endmacro %}
 
-{#- SQL condition: `time_column` (and `station_id`) inside the window, widened to `grain`; `false`
-    when the products var leaves this model out. `column_type` is timestamptz or date. -#}
-{% macro window_predicate(time_column, grain='hour', column_type='timestamptz', station_column='station_id') -%}
+{#- The column that keys this model's rows besides time: `meta.window.key`, `station_id` unless the
+    model says otherwise (`location_id` for the Open-Meteo models). -#}
+{% macro window_key(node_config=none) -%}
+    {%- set meta = (node_config or config).get('meta') or {} -%}
+    {{ return((meta.get('window') or {}).get('key', 'station_id')) }}
+{%- endmacro %}
+
+{#- The ids of the window's stations or locations var that narrow a model keyed by `key`. -#}
+{% macro window_ids(window, key) -%}
+    {{ return(window.locations if key == 'location_id' else window.stations) }}
+{%- endmacro %}
+
+{#- SQL condition: `time_column` (and the model's key: station or location) inside the window,
+    widened to `grain`; `false` when the products var leaves this model out. `column_type` is
+    timestamptz or date. -#}
+{% macro window_predicate(time_column, grain='hour', column_type='timestamptz') -%}
     {%- set window = window_settings() -%}
+    {%- set key = window_key() -%}
     {%- if window_excludes_model() -%}
         false
     {%- else -%}
-        {{ window_condition(time_column, window_bounds(grain), column_type, window.stations, station_column) }}
+        {{ window_condition(time_column, window_bounds(grain), column_type, window_ids(window, key), key) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -285,12 +304,13 @@
     {%- endif -%}
     {%- set bounds = window_bounds(settings.grain) -%}
     {%- set column_type = 'date' if settings.grain == 'day' else 'timestamptz' -%}
+    {%- set key = window_key(node.config) -%}
     {%- set ranges = [] -%}
-    {%- for station in (window.stations or [none]) -%}
+    {%- for station in (window_ids(window, key) or [none]) -%}
         {%- do ranges.append([station, bounds[0] ~ ' 00:00:00+00', bounds[1] ~ ' 00:00:00+00']) -%}
     {%- endfor -%}
     {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
-    {%- set counted = run_query("select count(*) from " ~ relation ~ " where " ~ range_condition(ranges, settings.column, column_type)) -%}
+    {%- set counted = run_query("select count(*) from " ~ relation ~ " where " ~ range_condition(ranges, settings.column, column_type, key)) -%}
     {{ return(counted.columns[0].values()[0] | int) }}
 {%- endmacro %}
 

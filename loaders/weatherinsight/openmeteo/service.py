@@ -474,6 +474,7 @@ def request_row(answer: Answer) -> dict:
     return {
         "request_id": answer.request_id,
         "api": batch.api,
+        "product": APIS[batch.api].product,
         "location_id": batch.location.location_id,
         "window_start": _as_time(batch.start),
         "window_end": _as_time(batch.end),
@@ -526,104 +527,84 @@ def checkpoint_row(outcome: LocationOutcome, run_id: str) -> dict:
     }
 
 
-def _hints(**columns: str) -> dict[str, dict]:
-    """dlt column hints, made fresh for every resource (dlt writes into the dicts it is given):
-    ``name="type"`` or ``name="type?"`` for a nullable column."""
-    hints = {}
-    for name, kind in columns.items():
-        data_type = kind.rstrip("?")
-        hint: dict = {"data_type": "timestamp" if data_type == "timestamptz" else data_type}
-        if data_type == "timestamptz":
-            hint["timezone"] = True
-        hint["nullable"] = kind.endswith("?")
-        hints[name] = hint
-    return hints
-
-
-def request_columns() -> dict[str, dict]:
-    return _hints(
-        request_id="text",
-        api="text",
-        location_id="bigint",
-        window_start="timestamptz",
-        window_end="timestamptz",
-        variables="text",
-        url="text",
-        fetched_at="timestamptz",
-        attempts="bigint",
-        weighted_calls="double",
-        latitude="double?",
-        longitude="double?",
-        elevation="double?",
-        timezone="text?",
-        utc_offset_seconds="bigint?",
-        units="text?",
-        row_count="bigint",
-        first_observed_at="timestamptz?",
-        last_observed_at="timestamptz?",
+def _schema(**columns: str) -> pa.Schema:
+    """An Arrow schema from ``name="type"`` (``"type?"``: nullable): dlt creates the raw table from
+    it, so every table exists with its full layout after the first load, rows or not."""
+    types = {
+        "text": pa.string(),
+        "bigint": pa.int64(),
+        "double": pa.float64(),
+        "timestamptz": pa.timestamp("us", tz="UTC"),
+    }
+    return pa.schema(
+        [pa.field(name, types[kind.rstrip("?")], nullable=kind.endswith("?")) for name, kind in columns.items()]
     )
 
 
-def quarantine_columns() -> dict[str, dict]:
-    return _hints(
-        request_id="text",
-        api="text",
-        location_id="bigint",
-        window_start="timestamptz",
-        window_end="timestamptz",
-        url="text",
-        fetched_at="timestamptz",
-        weighted_calls="double",
-        reason="text",
-        payload="text?",
-    )
-
-
-def checkpoint_columns() -> dict[str, dict]:
-    return _hints(
-        api="text",
-        location_id="bigint",
-        run_id="text",
-        status="text",
-        last_loaded_hour="timestamptz?",
-        rows="bigint",
-        requests="bigint",
-        weighted_calls="double",
-        quarantined="bigint",
-        last_error="text?",
-        updated_at="timestamptz",
-    )
+REQUESTS_SCHEMA = _schema(
+    request_id="text",
+    api="text",
+    product="text",
+    location_id="bigint",
+    window_start="timestamptz",
+    window_end="timestamptz",
+    variables="text",
+    url="text",
+    fetched_at="timestamptz",
+    attempts="bigint",
+    weighted_calls="double",
+    latitude="double?",
+    longitude="double?",
+    elevation="double?",
+    timezone="text?",
+    utc_offset_seconds="bigint?",
+    units="text?",
+    row_count="bigint",
+    first_observed_at="timestamptz?",
+    last_observed_at="timestamptz?",
+)
+QUARANTINE_SCHEMA = _schema(
+    request_id="text",
+    api="text",
+    location_id="bigint",
+    window_start="timestamptz",
+    window_end="timestamptz",
+    url="text",
+    fetched_at="timestamptz",
+    weighted_calls="double",
+    reason="text",
+    payload="text?",
+)
+CHECKPOINTS_SCHEMA = _schema(
+    api="text",
+    location_id="bigint",
+    run_id="text",
+    status="text",
+    last_loaded_hour="timestamptz?",
+    rows="bigint",
+    requests="bigint",
+    weighted_calls="double",
+    quarantined="bigint",
+    last_error="text?",
+    updated_at="timestamptz",
+)
 
 
 @dlt.source(name=PIPELINE_NAME, max_table_nesting=0)
 def openmeteo_chunk(answers: Sequence[Answer], checkpoints: Sequence[dict]) -> list:
     """One committed chunk: the answers' rows, requests and quarantined payloads, and a checkpoint
-    per location it touched (all in one dlt load, so they land together or not at all)."""
+    per location it touched (all in one dlt load, so they land together or not at all). Every table
+    is yielded, empty or not, so all exist after the first load (dbt's sources must resolve)."""
     loaded = [answer for answer in answers if answer.blocks]
-    resources = []
-    for api in APIS:
-        table = rows_table(api, [answer for answer in loaded if answer.batch.api == api])
-        resources.append(dlt.resource([table] if table.num_rows else [], name=api, write_disposition="append"))
-    resources.append(
-        dlt.resource(
-            [request_row(answer) for answer in loaded],
-            name="requests",
-            write_disposition="append",
-            columns=request_columns(),
-        )
+    tables = {
+        APIS[api].product: rows_table(api, [answer for answer in loaded if answer.batch.api == api]) for api in APIS
+    }
+    tables["requests"] = pa.Table.from_pylist([request_row(answer) for answer in loaded], schema=REQUESTS_SCHEMA)
+    tables["quarantine"] = pa.Table.from_pylist(
+        [quarantine_row(answer) for answer in answers if answer.reason is not None], schema=QUARANTINE_SCHEMA
     )
-    resources.append(
-        dlt.resource(
-            [quarantine_row(answer) for answer in answers if answer.reason is not None],
-            name="quarantine",
-            write_disposition="append",
-            columns=quarantine_columns(),
-        )
-    )
-    resources.append(
-        dlt.resource(list(checkpoints), name="checkpoints", write_disposition="append", columns=checkpoint_columns())
-    )
-    return resources
+    tables["checkpoints"] = pa.Table.from_pylist(list(checkpoints), schema=CHECKPOINTS_SCHEMA)
+    return [dlt.resource([table], name=name, write_disposition="append") for name, table in tables.items()]
 
 
 def make_pipeline(connection: db.ConnectionSettings, folder: str | Path | None = None) -> dlt.Pipeline:

@@ -41,9 +41,10 @@ HTTP_BACKOFF_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Api:
-    """One Open-Meteo API: our name (also its raw table and product name), its path and host."""
+    """One Open-Meteo API: our name, its product (also its raw table), its path and host."""
 
     name: str
+    product: str
     path: str
     default_base_url: str
     first_day: date
@@ -53,12 +54,14 @@ class Api:
 APIS: dict[str, Api] = {
     "weather": Api(
         "weather",
+        "location_weather",
         "/v1/archive",
         "https://archive-api.open-meteo.com",
         date(1940, 1, 1),
         "Historical Weather API (ERA5 reanalysis)",
     ),
     "air_quality": Api(
+        "air_quality",
         "air_quality",
         "/v1/air-quality",
         "https://air-quality-api.open-meteo.com",
