@@ -22,11 +22,28 @@ done
 echo "== loading the DWD mirror on http://127.0.0.1:$port/ with dlt"
 $BIN/weatherinsight load dwd --base-url "http://127.0.0.1:$port/"
 
+echo "== loading Open-Meteo weather and air quality for the locations of seeds/locations.csv (2022)"
+echo "   from a local stand-in of the APIs (generated values in the real answers' shape)"
+standin_port=$($BIN/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$BIN/weatherinsight standin openmeteo --port "$standin_port" 2>/dev/null &
+standin_pid=$!
+trap 'kill $mirror_pid $standin_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    $BIN/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$standin_port/v1/archive?latitude=0&longitude=0&hourly=temperature_2m&start_date=2022-01-01&end_date=2022-01-01')" 2>/dev/null && break
+    sleep 0.1
+done
+$BIN/weatherinsight load openmeteo --api weather,air-quality --start 2022-01-01 --end 2023-01-01 \
+    --base-url "http://127.0.0.1:$standin_port"
+
 echo "== dbt build"
 $BIN/dbt build --quiet
 
 echo "== marts.quarterly_temperature_features (newest quarters)"
 $BIN/weatherinsight show quarterly_temperature_features --limit 8 \
     --columns station_id,year,quarter,observation_count,expected_hours,coverage_ratio,temperature_c_mean,temperature_c_min,temperature_c_max,temperature_c_stddev,relative_humidity_pct_mean
+
+echo "== marts.quarterly_air_quality_features (Hamburg-Fuhlsbüttel, location 2)"
+$BIN/weatherinsight show quarterly_air_quality_features --location 2 --limit 4 \
+    --columns location_id,year,quarter,observation_count,coverage_ratio,pm2_5_ugm3_mean,pm2_5_ugm3_p95,pm2_5_hours_above_who,no2_ugm3_mean,european_aqi_max
 
 echo "demo done in $(( $(date +%s) - started )) s; explore with: eval \"\$($BIN/weatherinsight db env)\" && $BIN/dbt docs generate && $BIN/dbt docs serve"

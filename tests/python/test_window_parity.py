@@ -15,6 +15,7 @@ import yaml
 from weatherinsight import db
 from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
 from weatherinsight.dwd.settings import PRODUCTS
+from weatherinsight.openmeteo.settings import APIS
 from weatherinsight.ops.locks import writer_lock_name
 from weatherinsight.ops.windows import Window, range_predicate
 
@@ -103,5 +104,6 @@ def test_product_and_station_lists_parse_alike(jinja) -> None:
 
 
 def test_dbt_models_the_products_the_loader_reads(jinja) -> None:
-    """Each product of seeds/dwd_products.csv has an hourly fact that names it in meta.product."""
-    assert jinja["known_products"] == sorted(PRODUCTS)
+    """Each product of seeds/dwd_products.csv and each Open-Meteo API's product has an hourly fact
+    that names it in meta.product, and no model names another."""
+    assert jinja["known_products"] == sorted([*PRODUCTS, *(api.product for api in APIS.values())])

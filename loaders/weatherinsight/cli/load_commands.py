@@ -217,12 +217,16 @@ def _print_openmeteo_summary(result) -> None:
     console.print(table)
     outcomes = result.outcomes
     ok = sum(1 for outcome in outcomes if outcome.status in ("ok", "up to date"))
-    answered = sum(outcome.batches for outcome in outcomes if outcome.status != "failed")
+    answered = sum(outcome.answered for outcome in outcomes)
     planned = sum(outcome.batches for outcome in outcomes)
+    quarantined = sum(outcome.quarantined for outcome in outcomes)
     rate = result.rows / result.seconds if result.seconds else 0.0
     success = 100.0 * answered / planned if planned else 100.0
     click.echo(
         f"locations ok: {ok}, failed: {len(result.failed)}; rows loaded: {result.rows:,} ({rate:,.0f} rows/s); "
+        f"answers quarantined: {quarantined:,}"
+        + (" (kept whole in raw_openmeteo.quarantine; the next load fetches them again)" if quarantined else "")
+        + "; "
         f"requests: {result.requests:,} ({sum(o.weighted for o in outcomes):,.1f} weighted calls, "
         f"{result.waited_seconds:.1f} s held back by the rate limit); success rate: {success:.1f} %; "
         f"duration: {result.seconds:.1f} s"

@@ -22,15 +22,16 @@ def _cell(value: object) -> str:
 @click.command("show")
 @click.argument("mart", default="quarterly_temperature_features")
 @click.option("--station", "station_id", type=int, help="Only this DWD station id.")
+@click.option("--location", "location_id", type=int, help="Only this Open-Meteo location id (seeds/locations.csv).")
 @click.option("--limit", default=12, show_default=True, type=click.IntRange(1, 10_000), help="Rows to show.")
 @click.option("--columns", default="", help="Comma-separated columns to show (default: all).")
 @user_errors()
-def show_command(mart: str, station_id: int | None, limit: int, columns: str) -> None:
+def show_command(mart: str, station_id: int | None, location_id: int | None, limit: int, columns: str) -> None:
     """Print the newest rows of a mart in the `marts` schema.
 
     Example: weatherinsight show quarterly_wind_features --station 2115 --limit 8
     """
-    names, rows = read_mart(db.resolve(start=True), mart, station_id, limit)
+    names, rows = read_mart(db.resolve(start=True), mart, station_id, limit, location_id)
     chosen = [name.strip() for name in columns.split(",") if name.strip()] or names
     unknown = [name for name in chosen if name not in names]
     if unknown:

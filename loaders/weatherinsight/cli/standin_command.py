@@ -9,7 +9,10 @@ import click
 
 @click.group("standin")
 def standin_group() -> None:
-    """Serve a local stand-in of a remote source on 127.0.0.1 (for the demo and offline trials)."""
+    """Serve a local stand-in of a remote source on 127.0.0.1 (for the demo and offline trials).
+
+    Example: weatherinsight standin openmeteo --port 8766
+    """
 
 
 @standin_group.command("openmeteo")

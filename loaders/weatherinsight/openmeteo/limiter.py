@@ -26,7 +26,13 @@ class CallLimiter:
     def __init__(self, calls_per_minute: int) -> None:
         rates = [Rate(calls_per_minute, Duration.MINUTE)]
         if calls_per_minute <= FREE_LIMITS["minute"]:
-            rates += [Rate(FREE_LIMITS["hour"], Duration.HOUR), Rate(FREE_LIMITS["day"], Duration.DAY)]
+            # the hour and day limits, where they bind: a longer window with a lower rate per minute
+            for limit, minutes, interval in (
+                (FREE_LIMITS["hour"], 60, Duration.HOUR),
+                (FREE_LIMITS["day"], 1440, Duration.DAY),
+            ):
+                if limit / minutes < rates[-1].limit / (rates[-1].interval / 60_000):
+                    rates.append(Rate(limit, interval))
         self.calls_per_minute = calls_per_minute
         self.bucket = InMemoryBucket(rates)
         self.limiter = Limiter(self.bucket)

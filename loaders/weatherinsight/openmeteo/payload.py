@@ -6,6 +6,8 @@ An answer is an object (one location) or an array of objects (several coordinate
 offset (``2025-01-10T00:00``; the offset is only in ``utc_offset_seconds``) or, with
 ``timeformat=unixtime``, seconds since the epoch. Values are converted to the catalogue's units
 (``seeds/openmeteo_variables.csv``) where the answer names another one (``kn``, ``km/h``, ``°F``…).
+Times become UTC instants as the offset says: a +9:30 zone's hours start at half past in UTC (the
+loader itself asks for GMT, whose hours are UTC hours).
 Anything that cannot be read whole raises :class:`PayloadError` with the reason, and the loader
 quarantines the payload.
 """
@@ -138,8 +140,6 @@ def _utc_times(times: list, offset_seconds: int) -> list[datetime]:
                 raise ValueError
         except (ValueError, OverflowError, OSError):
             raise PayloadError(f"time[{position}] {value!r} is not a time") from None
-        if moment.minute or moment.second or moment.microsecond:
-            raise PayloadError(f"time[{position}] {value!r} is not on the hour in UTC")
         if result and moment <= result[-1]:
             raise PayloadError(f"time[{position}] {value!r} repeats or goes back")
         result.append(moment)

@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 LOAD_LOCK = "weatherinsight.load:openmeteo"
 #: a chunk is committed (one dlt load with its checkpoints) after this many requests or seconds
+#: (``[sources.openmeteo_hourly] commit_every_requests`` / ``commit_every_seconds`` say otherwise)
 CHUNK_REQUESTS = 100
 CHUNK_SECONDS = 20.0
 #: one request with up to 10 variables and 14 days counts as one call at the provider
@@ -108,7 +109,8 @@ class LocationOutcome:
 
     api: str
     location: Location
-    batches: int = 0
+    batches: int = 0  # planned
+    answered: int = 0  # answers loaded whole
     status: str = "pending"
     rows: int = 0
     requests: int = 0
@@ -170,8 +172,11 @@ def parse_apis(text: str) -> list[str]:
 
 
 def configured_locations() -> dict[int, Location]:
+    """The locations of the project the command runs in (``seeds/locations.csv``): user
+    configuration, read from the project, not from the installed package."""
+    project_seeds = db.project_root() / "seeds"
     try:
-        return load_locations(seeds_folder())
+        return load_locations(project_seeds if (project_seeds / "locations.csv").is_file() else seeds_folder())
     except LocationError as error:
         raise OpenMeteoRequestError(str(error)) from None
 
@@ -625,6 +630,8 @@ def _record(outcome: LocationOutcome, answer: Answer) -> None:
     if answer.reason is not None:
         outcome.quarantined += 1
         outcome.last_error = f"quarantined: {answer.reason}"
+    if answer.blocks:
+        outcome.answered += 1
     for block in answer.blocks:
         outcome.rows += block.row_count
         if block.times and (outcome.last_loaded_hour is None or block.times[-1] > outcome.last_loaded_hour):
@@ -634,13 +641,15 @@ def _record(outcome: LocationOutcome, answer: Answer) -> None:
 
 
 def _chunks(
-    plan: OpenMeteoPlan, fetcher: Fetcher, progress: Progress
+    plan: OpenMeteoPlan, fetcher: Fetcher, progress: Progress, fetched: dict[Batch, Answer]
 ) -> Iterator[tuple[list[Answer], list[LocationOutcome]]]:
     """Fetch the plan's batches, yielding chunks to commit: after ``CHUNK_REQUESTS`` answers or
     ``CHUNK_SECONDS``, and at the end. A location whose batch fails every attempt is given up for
     this run (its checkpoint says why); the others go on."""
     answers: list[Answer] = []
     touched: dict[tuple[str, int], LocationOutcome] = {}
+    every_requests = source_config("commit_every_requests", CHUNK_REQUESTS, PIPELINE_NAME)
+    every_seconds = source_config("commit_every_seconds", CHUNK_SECONDS, PIPELINE_NAME)
     started = time.monotonic()
     remaining: dict[tuple[str, int], int] = {}
     for batch in plan.batches:
@@ -654,14 +663,14 @@ def _chunks(
         if outcome.status == "failed":
             progress.request_done(batch, 0)
             continue
-        answer = fetcher.fetch(batch)
+        answer = fetched.pop(batch, None) or fetcher.fetch(batch)
         _record(outcome, answer)
         if remaining[key] == 0 and outcome.status == "running":
             outcome.status = "ok"
         answers.append(answer)
         touched[key] = outcome
         progress.request_done(batch, sum(block.row_count for block in answer.blocks))
-        if len(answers) >= CHUNK_REQUESTS or time.monotonic() - started >= CHUNK_SECONDS:
+        if len(answers) >= every_requests or time.monotonic() - started >= every_seconds:
             yield answers, list(touched.values())
             answers, touched, started = [], {}, time.monotonic()
     if answers or touched:
@@ -714,8 +723,14 @@ def load_openmeteo(
         limiter = CallLimiter(rate_limit)
         limiter.remember(past_calls(connection))
         fetcher = Fetcher(session or requests.Session(), base_urls(base_url), limiter)
+        # each API's first request before anything is drawn or written: a server that is not
+        # Open-Meteo is a usage error (one line, exit 2), not a quarantined answer per request
+        fetched: dict[Batch, Answer] = {}
+        for api in dict.fromkeys(batch.api for batch in plan.batches):
+            first = next(batch for batch in plan.batches if batch.api == api)
+            fetched[first] = fetcher.fetch(first)
         progress = progress_factory(plan) if progress_factory else Progress()
-        for answers, touched in _chunks(plan, fetcher, progress):
+        for answers, touched in _chunks(plan, fetcher, progress, fetched):
             pipeline.run(openmeteo_chunk(answers, [checkpoint_row(outcome, run_id) for outcome in touched]))
         result.requests = fetcher.sent
         result.waited_seconds = limiter.waited_seconds

@@ -1,0 +1,405 @@
+"""The Open-Meteo source end to end: recorded answers parse to the expected UTC rows; loads against
+the local stand-in (real HTTP on 127.0.0.1, real dlt, real PostgreSQL) respect the rate limit, retry
+429/5xx/timeouts/cut connections, quarantine malformed answers, resume per location after SIGKILL,
+pick up a new seed line, refuse bad requests before writing anything; dbt's plain, windowed and
+full-refresh builds of the location marts agree, and the later fetch of an hour wins."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from weatherinsight.openmeteo.payload import PayloadError, parse_answer
+from weatherinsight.openmeteo.settings import VARIABLES, Location
+from weatherinsight.openmeteo.standin import StandIn
+
+from conftest import REPO, VENV_BIN, cli_env, dbt_ok, query, run_cli, table_checksum
+
+FIXTURES = REPO / "tests" / "fixtures" / "openmeteo"
+#: quick retries, a short read timeout: fault tests do not wait for production backoff
+QUICK = {
+    "SOURCES__OPENMETEO_HOURLY__HTTP_BACKOFF_SECONDS": "0.05",
+    "SOURCES__OPENMETEO_HOURLY__HTTP_TIMEOUT_SECONDS": "2",
+}
+LOCATION_MARTS = (
+    "marts.fct_hourly_location_weather",
+    "marts.fct_hourly_air_quality",
+    "marts.fct_daily_location_weather",
+    "marts.fct_daily_air_quality",
+    "marts.quarterly_location_weather_features",
+    "marts.quarterly_air_quality_features",
+)
+
+
+def recorded(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+def catalogue(api: str, *names: str) -> list:
+    return [VARIABLES[api][name] for name in names]
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    with StandIn() as served:
+        yield served
+
+
+def load(database, standin: StandIn, tmp_path: Path, *arguments: str, cwd: Path = REPO, **env: str):
+    """`weatherinsight load openmeteo` against the stand-in, as a user runs it."""
+    environment = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"), **QUICK, **env)
+    return run_cli("load", "openmeteo", "--base-url", standin.base_url, *arguments, env=environment, cwd=cwd)
+
+
+def load_ok(database, standin: StandIn, tmp_path: Path, *arguments: str, **env: str) -> str:
+    result = load(database, standin, tmp_path, *arguments, **env)
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    return result.stdout
+
+
+def raw_hours(database, table: str = "location_weather") -> tuple[int, int]:
+    """(rows, distinct location-hours) of a raw table."""
+    return query(
+        database,
+        f"select count(*), count(distinct (location_id, observed_at)) from raw_openmeteo.{table}",
+    )[0]
+
+
+# ---- recorded answers ------------------------------------------------------------------------
+
+
+def test_recorded_answers_parse_to_the_expected_utc_rows() -> None:
+    """The four genuine answers: local times with +9:30 and -4:00 offsets become UTC instants, wind
+    in km/h and kn becomes m/s, two coordinates in one call give two blocks, the escaped μg/m³ unit
+    is read; every value is the recorded one (converted where the unit says)."""
+    adelaide = Location(5, "Adelaide", -34.76274, 138.64557, "AU", ("weather",))
+    names = (
+        "temperature_2m",
+        "relative_humidity_2m",
+        "et0_fao_evapotranspiration",
+        "precipitation",
+        "wind_speed_10m",
+        "wet_bulb_temperature_2m",
+    )
+    text = recorded("zervakisai_vinea__open_meteo_archive.json")
+    document = json.loads(text)
+    [block] = parse_answer(text, [adelaide], catalogue("weather", *names))
+    assert block.row_count == 72
+    assert block.times[0] == datetime(2025, 1, 9, 14, 30, tzinfo=timezone.utc)  # 00:00 at +9:30
+    assert block.times[-1] == datetime(2025, 1, 12, 13, 30, tzinfo=timezone.utc)
+    for name in names:
+        assert block.columns[name] == document["hourly"][name]
+
+    savannah = Location(6, "Savannah", 32.09139, -81.086975, "US", ("weather",))
+    text = recorded("StanJohn04_AQI_Predict__openmeteo_archive.json")
+    document = json.loads(text)
+    [block] = parse_answer(text, [savannah], catalogue("weather", "temperature_2m", "wind_speed_10m"))
+    assert block.times[0] == datetime(2026, 7, 21, 4, tzinfo=timezone.utc)  # 00:00 at -4:00
+    assert block.row_count == 48
+    assert block.columns["wind_speed_10m"] == pytest.approx([v / 3.6 for v in document["hourly"]["wind_speed_10m"]])
+
+    kornati = [
+        Location(7, "Kornati", 43.760983, 15.362538, "HR", ("weather",)),
+        Location(9, "Kornati north", 43.90158, 15.409091, "HR", ("weather",)),
+    ]
+    text = recorded("jirivrany_ship-log__openmeteo_archive.json")
+    document = json.loads(text)
+    blocks = parse_answer(text, kornati, catalogue("weather", "wind_speed_10m", "pressure_msl", "cloud_cover"))
+    assert [block.row_count for block in blocks] == [24, 24]
+    assert blocks[1].latitude == document[1]["latitude"]
+    for block, element in zip(blocks, document, strict=True):
+        assert block.times[0] == datetime(2025, 6, 15, tzinfo=timezone.utc)
+        knots = element["hourly"]["wind_speed_10m"]
+        assert block.columns["wind_speed_10m"] == pytest.approx([v * 1852 / 3600 for v in knots])
+        assert block.columns["cloud_cover"] == element["hourly"]["cloud_cover"]
+
+    bangkok = Location(8, "Bangkok", 13.8, 100.5, "TH", ("air_quality",))
+    text = recorded("MooncakeXI_thaiair__openmeteo_air_quality.json")
+    document = json.loads(text)
+    [block] = parse_answer(text, [bangkok], catalogue("air_quality", "pm2_5", "pm10"))
+    assert block.row_count == 96
+    assert block.units["pm2_5"] == "μg/m³"
+    assert block.columns["pm10"] == document["hourly"]["pm10"]
+
+
+def _mutated(change) -> str:
+    document = json.loads(recorded("zervakisai_vinea__open_meteo_archive.json"))
+    change(document)
+    return json.dumps(document)
+
+
+MALFORMED = {
+    "invalid JSON": (lambda: recorded("zervakisai_vinea__open_meteo_archive.json")[:2000], "invalid JSON"),
+    "arrays of unequal length": (
+        lambda: _mutated(lambda d: d["hourly"]["temperature_2m"].pop()),
+        "arrays of unequal length: time has 72, temperature_2m has 71",
+    ),
+    "an error body": (lambda: json.dumps({"error": True, "reason": "Invalid date"}), "error body: Invalid date"),
+    "other coordinates": (lambda: _mutated(lambda d: d.update(latitude=48.1)), "answer for 48.1,138.646"),
+    "a value out of range": (
+        lambda: _mutated(lambda d: d["hourly"]["temperature_2m"].__setitem__(5, 75.0)),
+        "temperature_2m 75 °C at 2025-01-10T05:00 is outside -90..60",
+    ),
+    "a unit that cannot be converted": (
+        lambda: _mutated(lambda d: d["hourly_units"].__setitem__("wind_speed_10m", "furlong/fortnight")),
+        "wind_speed_10m is in 'furlong/fortnight'",
+    ),
+    "a repeated hour": (
+        lambda: _mutated(lambda d: d["hourly"]["time"].__setitem__(3, d["hourly"]["time"][2])),
+        "time[3] '2025-01-10T02:00' repeats or goes back",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=lambda case: case.replace(" ", "_"))
+def test_a_malformed_answer_is_refused_with_its_reason(case: str) -> None:
+    make, reason = MALFORMED[case]
+    adelaide = Location(5, "Adelaide", -34.76274, 138.64557, "AU", ("weather",))
+    with pytest.raises(PayloadError, match="^" + re.escape(reason)):
+        parse_answer(make(), [adelaide], catalogue("weather", "temperature_2m", "wind_speed_10m"))
+
+
+# ---- loads against the stand-in ----------------------------------------------------------------
+
+
+def test_429_5xx_timeouts_and_cut_connections_are_retried(database, standin: StandIn, tmp_path: Path) -> None:
+    """Every fault once (429 with Retry-After: 1, 500 twice, an answer slower than the read timeout,
+    a body cut off half-way): each request is retried until its answer arrives whole; every hour
+    is loaded once, and the provider saw one call per attempt."""
+
+    def batch(latitude: str, start: str):
+        return lambda params: params["latitude"] == latitude and params["start_date"] == start
+
+    standin.inject("429", seconds=1, when=batch("52.9336", "2024-01-01"))
+    standin.inject("500", times=2, when=batch("52.9336", "2024-01-15"))
+    standin.inject("slow", seconds=3, when=batch("53.6332", "2024-01-01"))
+    standin.inject("cut", when=batch("53.6332", "2024-01-15"))
+    out = load_ok(database, standin, tmp_path, "--api", "weather", "--locations", "1,2",
+                  "--start", "2024-01-01", "--end", "2024-02-26")  # fmt: skip
+    assert raw_hours(database) == (2 * 56 * 24, 2 * 56 * 24)
+    requests, attempts = query(database, "select count(*), sum(attempts) from raw_openmeteo.requests")[0]
+    assert (requests, attempts) == (8, 8 + 5)
+    assert len(standin.calls) == 13
+    after_429 = [i for i, call in enumerate(standin.calls) if call.fault == "429"][0]
+    assert standin.calls[after_429 + 1].at - standin.calls[after_429].at >= 1.0  # Retry-After honoured
+    statuses = query(database, "select distinct status from raw_openmeteo.checkpoints where status <> 'running'")
+    assert statuses == [("ok",)]
+    assert "locations ok: 2, failed: 0" in out and "success rate: 100.0 %" in out
+
+
+def test_the_rate_limit_is_respected_as_the_provider_counts(database, standin: StandIn, tmp_path: Path) -> None:
+    """Six one-day requests at 4 calls a minute: the stand-in never sees more than 4 weighted calls in
+    any 60 s, and all six arrive (the limiter waits instead of failing)."""
+    out = load_ok(database, standin, tmp_path, "--api", "weather", "--locations", "1", "--batch-days", "1",
+                  "--rate-limit", "4", "--start", "2024-03-01", "--end", "2024-03-07")  # fmt: skip
+    assert len(standin.calls) == 6
+    assert standin.max_calls_within(60.0) <= 4
+    assert raw_hours(database) == (6 * 24, 6 * 24)
+    held = float(out.split(" s held back by the rate limit")[0].rsplit(", ", 1)[1])
+    assert held > 0
+
+
+def test_malformed_answers_are_quarantined_and_the_load_carries_on(database, standin: StandIn, tmp_path: Path) -> None:
+    """Four malformed answers among six: each kept whole in quarantine with its reason, the other
+    answers loaded; the next load fetches exactly the four again and completes the window."""
+    standin.inject("invalid_json", when=lambda p: p["start_date"] == "2024-01-15" and p["latitude"] == "52.9336")
+    standin.inject("unequal_arrays", when=lambda p: p["start_date"] == "2024-01-29" and p["latitude"] == "52.9336")
+    standin.inject(
+        "error_body",
+        reason="Data corrupted",
+        when=lambda p: p["start_date"] == "2024-01-01" and p["latitude"] == "53.6332",
+    )
+    standin.inject("other_coordinates", when=lambda p: p["start_date"] == "2024-01-15" and p["latitude"] == "53.6332")
+    arguments = ("--api", "weather", "--locations", "1,2", "--start", "2024-01-01", "--end", "2024-02-12")
+    out = load_ok(database, standin, tmp_path, *arguments)
+    reasons = sorted(row[0] for row in query(database, "select reason from raw_openmeteo.quarantine"))
+    expected = ["HTTP 400: Data corrupted", "answer for -53.75,100, not for location 2", "arrays of unequal length",
+                "invalid JSON"]  # fmt: skip
+    assert len(reasons) == 4 and all(reason.startswith(start) for reason, start in zip(reasons, expected, strict=True))
+    payloads = query(database, "select count(*) from raw_openmeteo.quarantine where payload is not null")
+    assert payloads == [(4,)]
+    assert raw_hours(database) == (2 * 14 * 24, 2 * 14 * 24)
+    assert "quarantined" in out
+    calls_before = len(standin.calls)
+    load_ok(database, standin, tmp_path, *arguments)
+    assert len(standin.calls) - calls_before == 4
+    assert raw_hours(database) == (6 * 14 * 24, 6 * 14 * 24)
+
+
+def test_a_sigkilled_load_resumes_each_location_after_its_last_committed_chunk(
+    database, standin: StandIn, tmp_path: Path
+) -> None:
+    """SIGKILL while a three-location load commits every 4 answers; the rerun fetches exactly the
+    batches no committed chunk holds and every hour ends up loaded once."""
+    standin.inject("slow", times=10_000, seconds=0.15)
+    arguments = ("--api", "weather", "--locations", "1,2,3", "--start", "2023-01-01", "--end", "2023-07-01")
+    environment = cli_env(
+        database,
+        WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"),
+        SOURCES__OPENMETEO_HOURLY__COMMIT_EVERY_REQUESTS="4",
+        **QUICK,
+    )
+    process = subprocess.Popen(
+        [str(VENV_BIN / "weatherinsight"), "load", "openmeteo", "--base-url", standin.base_url, *arguments],
+        env=environment,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            exists = query(database, "select to_regclass('raw_openmeteo.requests') is not null")[0][0]
+            if exists and query(database, "select count(*) from raw_openmeteo.requests")[0][0] >= 10:
+                break
+            assert process.poll() is None, "the load ended before it could be killed"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    before = {
+        (location, start.date())
+        for location, start in query(database, "select location_id, window_start from raw_openmeteo.requests")
+    }
+    assert 10 <= len(before) < 39
+    standin.faults.clear()
+    calls_before = len(standin.calls)
+    load_ok(database, standin, tmp_path, *arguments)
+    latitudes = {"52.9336": 1, "53.6332": 2, "54.175": 3}
+    refetched = {
+        (latitudes[call.params["latitude"]], date.fromisoformat(call.params["start_date"]))
+        for call in standin.calls[calls_before:]
+    }
+    every_batch = {(location, date(2023, 1, 1) + timedelta(days=14 * n)) for location in (1, 2, 3) for n in range(13)}
+    assert refetched == every_batch - before
+    assert len(standin.calls) - calls_before == len(refetched)
+    assert raw_hours(database) == (3 * 181 * 24, 3 * 181 * 24)
+    assert query(database, "select count(*) from raw_openmeteo.requests") == [(39,)]
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(REPO / name, copy / name)
+    for name in ("models", "macros", "seeds", "snapshots"):
+        shutil.copytree(REPO / name, copy / name)
+    return copy
+
+
+def test_a_new_seed_line_is_loaded_and_a_bad_one_refused(database, standin: StandIn, tmp_path: Path) -> None:
+    """One line added to seeds/locations.csv: the next load fetches it, and dbt builds it into
+    dim_location and the marts. A line with latitude 95: one line, exit 2, nothing fetched."""
+    project = _project_copy(tmp_path)
+    seeds = project / "seeds" / "locations.csv"
+    seeds.write_text(seeds.read_text() + "9,Potsdam,52.3813,13.0622,DE,3987,weather\n")
+    result = load(database, standin, tmp_path, "--api", "weather", "--start", "2024-01-01", "--end", "2024-01-15",
+                  cwd=project)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert query(database, "select count(*) from raw_openmeteo.location_weather where location_id = 9") == [(14 * 24,)]
+    environment = cli_env(database, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    built = subprocess.run(
+        [str(VENV_BIN / "dbt"), "build", "--select", "+quarterly_location_weather_features", "+dim_location"],
+        cwd=project, env=environment, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert query(database, "select location_name from marts.dim_location where location_id = 9") == [("Potsdam",)]
+    assert query(
+        database, "select observation_count from marts.quarterly_location_weather_features where location_id = 9"
+    ) == [(14 * 24,)]
+
+    seeds.write_text(seeds.read_text() + "10,Nowhere,95,13.0,DE,,weather\n")
+    calls = len(standin.calls)
+    result = load(database, standin, tmp_path, "--api", "weather", "--start", "2024-01-15", "--end", "2024-01-20",
+                  cwd=project)  # fmt: skip
+    assert result.returncode == 2
+    assert "locations.csv line 11: latitude 95 is outside -90..90" in result.stderr
+    assert len(standin.calls) == calls
+
+
+BAD_REQUESTS = {
+    "unknown location": (("--api", "weather", "--locations", "99"), "unknown location '99'"),
+    "location without that API": (("--api", "air-quality", "--locations", "5"), "not configured for air_quality"),
+    "unknown variable": (("--api", "weather", "--variables", "snowfall_depth_m"), "unknown weather variable"),
+    "unknown API": (("--api", "pollen",), "unknown API 'pollen'"),
+    "reversed dates": (("--api", "weather", "--start", "2024-02-01", "--end", "2024-01-01"), "is not after start"),
+    "before the archive": (
+        ("--api", "weather", "--start", "1939-12-01", "--end", "1940-02-01"), "starts on 1940-01-01"
+    ),
+    "batch days 0": (("--api", "weather", "--batch-days", "0"), "--batch-days must be at least 1"),
+    "not an Open-Meteo server": (("--api", "weather", "--locations", "1"), "does not answer like Open-Meteo's API"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS), ids=lambda case: case.replace(" ", "_"))
+def test_a_bad_request_is_one_line_exit_2_and_writes_nothing(
+    case: str, database, standin: StandIn, tmp_path: Path
+) -> None:
+    arguments, message = BAD_REQUESTS[case]
+    if "--start" not in arguments:
+        arguments = (*arguments, "--start", "2024-01-01", "--end", "2024-01-15")
+    environment = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"), **QUICK)
+    base_url = standin.base_url + ("/not-open-meteo" if case == "not an Open-Meteo server" else "")
+    result = run_cli("load", "openmeteo", "--base-url", base_url, *arguments, env=environment)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert query(database, "select count(*) from pg_namespace where nspname = 'raw_openmeteo'") == [(0,)]
+
+
+def test_plain_and_windowed_builds_equal_a_full_refresh_and_the_later_fetch_wins(
+    database, standin: StandIn, tmp_path: Path
+) -> None:
+    """Two loads with a plain build after each, a refetch of recent days the provider revised, a
+    windowed build across a quarter boundary: the six location marts equal a full refresh, and the
+    revised hours carry the later fetch's values."""
+    target = tmp_path / "target"
+    today = datetime.now(timezone.utc).date()
+    recent = (today - timedelta(days=9), today - timedelta(days=2))
+    load_ok(database, standin, tmp_path, "--api", "weather,air-quality", "--locations", "1,2",
+            "--start", "2024-01-01", "--end", "2024-03-01")  # fmt: skip
+    dbt_ok(database, target, "build", "--select", "+marts.locations")
+    load_ok(database, standin, tmp_path, "--api", "weather,air-quality", "--locations", "1,2",
+            "--start", "2024-03-01", "--end", "2024-05-01")  # fmt: skip
+    load_ok(database, standin, tmp_path, "--api", "weather", "--locations", "1",
+            "--start", recent[0].isoformat(), "--end", recent[1].isoformat())  # fmt: skip
+    dbt_ok(database, target, "build", "--select", "+marts.locations")
+    first = query(
+        database,
+        "select temperature_c from marts.fct_hourly_location_weather where location_id = 1 and observed_at = %s",
+        (datetime(recent[0].year, recent[0].month, recent[0].day, 12, tzinfo=timezone.utc),),
+    )
+    standin.revision = 1  # the provider revises its last days: every value +0.1
+    load_ok(database, standin, tmp_path, "--api", "weather", "--locations", "1",
+            "--start", recent[0].isoformat(), "--end", recent[1].isoformat())  # fmt: skip
+    dbt_ok(database, target, "build", "--select", "+marts.locations")
+    revised = query(
+        database,
+        "select temperature_c, delivery_count from marts.fct_hourly_location_weather "
+        "where location_id = 1 and observed_at = %s",
+        (datetime(recent[0].year, recent[0].month, recent[0].day, 12, tzinfo=timezone.utc),),
+    )
+    assert revised[0][1] == 2 and math.isclose(float(revised[0][0]) - float(first[0][0]), 0.1, abs_tol=1e-9)
+    hours = 2 * (60 + 61) * 24 + 7 * 24
+    assert query(database, "select count(*) from marts.fct_hourly_location_weather") == [(hours,)]
+    plain = {table: table_checksum(database, table) for table in LOCATION_MARTS}
+    dbt_ok(database, target, "build", "--select", "marts.locations",
+           "--vars", "{start_date: 2024-02-20, end_date: 2024-04-10, locations: [2]}")  # fmt: skip
+    windowed = {table: table_checksum(database, table) for table in LOCATION_MARTS}
+    dbt_ok(database, target, "build", "--select", "marts.locations", "--full-refresh")
+    full = {table: table_checksum(database, table) for table in LOCATION_MARTS}
+    assert plain == windowed == full
+    assert os.path.exists(target / "run_results.json")
