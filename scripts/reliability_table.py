@@ -21,8 +21,8 @@ END = "<!-- end of reliability table -->"
 
 def table(records: list[dict]) -> str:
     lines = [
-        "| fault (test in `tests/python/test_faults.py`) | trials | rows compared | lost | duplicated "
-        "| marts byte-identical to a clean run | how it recovers |",
+        "| fault (test in `tests/python/test_faults.py`, or `test_openmeteo.py` for Open-Meteo) | trials "
+        "| rows compared | lost | duplicated | byte-identical to a clean run | how it recovers |",
         "|---|---|---|---|---|---|---|",
     ]
     for record in records:

@@ -22,9 +22,9 @@ import pytest
 
 from weatherinsight.openmeteo.payload import PayloadError, parse_answer
 from weatherinsight.openmeteo.settings import VARIABLES, Location
-from weatherinsight.openmeteo.standin import StandIn
+from weatherinsight.openmeteo.standin import StandIn, generated_value
 
-from conftest import REPO, VENV_BIN, cli_env, dbt_ok, query, run_cli, table_checksum
+from conftest import REPO, VENV_BIN, FaultRecord, cli_env, dbt_ok, query, run_cli, table_checksum
 
 FIXTURES = REPO / "tests" / "fixtures" / "openmeteo"
 #: quick retries, a short read timeout: fault tests do not wait for production backoff
@@ -74,6 +74,41 @@ def raw_hours(database, table: str = "location_weather") -> tuple[int, int]:
         database,
         f"select count(*), count(distinct (location_id, observed_at)) from raw_openmeteo.{table}",
     )[0]
+
+
+WEATHER_DEFAULTS = [name for name, variable in VARIABLES["weather"].items() if variable.is_default]
+
+
+def converged(
+    database, locations: dict[int, tuple[float, float]], start: date, end: date, fault: str, trials: int, recovery: str
+) -> FaultRecord:
+    """Compare raw_openmeteo.location_weather after recovery with a clean fetch, computed here
+    independently from the stand-in's value function: every hour of every location present once,
+    every default variable's value the one a clean answer holds."""
+    first = int(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()) // 3600
+    hours = range(first, first + (end - start).days * 24)
+    expected = {(location, hour) for location in locations for hour in hours}
+    rows = query(
+        database,
+        "select location_id, cast(extract(epoch from observed_at) as bigint) / 3600, "
+        + ", ".join(WEATHER_DEFAULTS)
+        + " from raw_openmeteo.location_weather",
+    )
+    present = {(row[0], row[1]) for row in rows}
+    identical = present == expected and all(
+        values == tuple(round(generated_value(name, *locations[row[0]], row[1], 0), 2) for name in WEATHER_DEFAULTS)
+        for row in rows
+        for values in [tuple(row[2:])]
+    )
+    return FaultRecord(
+        fault=f"Open-Meteo: {fault}",
+        trials=trials,
+        rows_checked=len(expected),
+        rows_lost=len(expected - present),
+        rows_duplicated=len(rows) - len(present),
+        marts_identical=identical,
+        recovery=recovery,
+    )
 
 
 # ---- recorded answers ------------------------------------------------------------------------
@@ -173,7 +208,10 @@ def test_a_malformed_answer_is_refused_with_its_reason(case: str) -> None:
 # ---- loads against the stand-in ----------------------------------------------------------------
 
 
-def test_429_5xx_timeouts_and_cut_connections_are_retried(database, standin: StandIn, tmp_path: Path) -> None:
+@pytest.mark.faults
+def test_429_5xx_timeouts_and_cut_connections_are_retried(
+    database, standin: StandIn, tmp_path: Path, reliability
+) -> None:
     """Every fault once (429 with Retry-After: 1, 500 twice, an answer slower than the read timeout,
     a body cut off half-way): each request is retried until its answer arrives whole; every hour
     is loaded once, and the provider saw one call per attempt."""
@@ -196,6 +234,17 @@ def test_429_5xx_timeouts_and_cut_connections_are_retried(database, standin: Sta
     statuses = query(database, "select distinct status from raw_openmeteo.checkpoints where status <> 'running'")
     assert statuses == [("ok",)]
     assert "locations ok: 2, failed: 0" in out and "success rate: 100.0 %" in out
+    record = converged(
+        database,
+        {1: (52.9336, 8.2370), 2: (53.6332, 9.9881)},
+        date(2024, 1, 1),
+        date(2024, 2, 26),
+        "HTTP 429 (Retry-After: 1), HTTP 500 twice, an answer past the 2 s read timeout, a body cut off",
+        5,
+        "retried in the run",
+    )
+    assert record.marts_identical and not record.rows_lost and not record.rows_duplicated
+    reliability(record)
 
 
 def test_the_rate_limit_is_respected_as_the_provider_counts(database, standin: StandIn, tmp_path: Path) -> None:
@@ -210,7 +259,10 @@ def test_the_rate_limit_is_respected_as_the_provider_counts(database, standin: S
     assert held > 0
 
 
-def test_malformed_answers_are_quarantined_and_the_load_carries_on(database, standin: StandIn, tmp_path: Path) -> None:
+@pytest.mark.faults
+def test_malformed_answers_are_quarantined_and_the_load_carries_on(
+    database, standin: StandIn, tmp_path: Path, reliability
+) -> None:
     """Four malformed answers among six: each kept whole in quarantine with its reason, the other
     answers loaded; the next load fetches exactly the four again and completes the window."""
     standin.inject("invalid_json", when=lambda p: p["start_date"] == "2024-01-15" and p["latitude"] == "52.9336")
@@ -235,10 +287,22 @@ def test_malformed_answers_are_quarantined_and_the_load_carries_on(database, sta
     load_ok(database, standin, tmp_path, *arguments)
     assert len(standin.calls) - calls_before == 4
     assert raw_hours(database) == (6 * 14 * 24, 6 * 14 * 24)
+    record = converged(
+        database,
+        {1: (52.9336, 8.2370), 2: (53.6332, 9.9881)},
+        date(2024, 1, 1),
+        date(2024, 2, 12),
+        "malformed answers (invalid JSON, arrays of unequal length, an error body, another place's coordinates)",
+        4,
+        "quarantined whole with the reason; the next load fetches them again",
+    )
+    assert record.marts_identical and not record.rows_lost and not record.rows_duplicated
+    reliability(record)
 
 
+@pytest.mark.faults
 def test_a_sigkilled_load_resumes_each_location_after_its_last_committed_chunk(
-    database, standin: StandIn, tmp_path: Path
+    database, standin: StandIn, tmp_path: Path, reliability
 ) -> None:
     """SIGKILL while a three-location load commits every 4 answers; the rerun fetches exactly the
     batches no committed chunk holds and every hour ends up loaded once."""
@@ -288,6 +352,17 @@ def test_a_sigkilled_load_resumes_each_location_after_its_last_committed_chunk(
     assert len(standin.calls) - calls_before == len(refetched)
     assert raw_hours(database) == (3 * 181 * 24, 3 * 181 * 24)
     assert query(database, "select count(*) from raw_openmeteo.requests") == [(39,)]
+    record = converged(
+        database,
+        {1: (52.9336, 8.2370), 2: (53.6332, 9.9881), 3: (54.1750, 7.8920)},
+        date(2023, 1, 1),
+        date(2023, 7, 1),
+        "SIGKILL of a three-location load between chunk commits",
+        1,
+        "rerun: each location resumes after its last committed chunk",
+    )
+    assert record.marts_identical and not record.rows_lost and not record.rows_duplicated
+    reliability(record)
 
 
 def _project_copy(tmp_path: Path) -> Path:
@@ -403,3 +478,30 @@ def test_plain_and_windowed_builds_equal_a_full_refresh_and_the_later_fetch_wins
     full = {table: table_checksum(database, table) for table in LOCATION_MARTS}
     assert plain == windowed == full
     assert os.path.exists(target / "run_results.json")
+
+
+def test_the_sources_yaml_declares_the_raw_tables_the_loader_writes() -> None:
+    """raw_source() stands in an empty relation built from the sources YAML until a load creates the
+    tables: its columns and types must be those the loader writes, or models would change shape."""
+    import yaml
+
+    from weatherinsight.openmeteo.service import CHECKPOINTS_SCHEMA, QUARANTINE_SCHEMA, REQUESTS_SCHEMA, rows_table
+
+    types = {"string": "text", "int64": "bigint", "double": "double precision", "timestamp[us, tz=UTC]": "timestamptz"}
+    written = {
+        "location_weather": rows_table("weather", []).schema,
+        "air_quality": rows_table("air_quality", []).schema,
+        "requests": REQUESTS_SCHEMA,
+        "quarantine": QUARANTINE_SCHEMA,
+        "checkpoints": CHECKPOINTS_SCHEMA,
+    }
+    document = yaml.safe_load((REPO / "models" / "staging" / "openmeteo" / "_openmeteo__sources.yml").read_text())
+    [source] = document["sources"]
+    declared = {
+        table["name"]: [(column["name"], column["data_type"]) for column in table["columns"]]
+        for table in source["tables"]
+    }
+    assert declared == {
+        name: [(field.name, types[str(field.type)]) for field in schema] + [("_dlt_load_id", "text")]
+        for name, schema in written.items()
+    }

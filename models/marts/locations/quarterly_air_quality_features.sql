@@ -21,7 +21,10 @@
 {%- for column, guideline in pollutants -%}
     {%- do aggregates.append({'expression': 'avg(' ~ column ~ ')', 'name': column ~ '_mean'}) -%}
     {%- do aggregates.append({'expression': 'max(' ~ column ~ ')', 'name': column ~ '_max'}) -%}
-    {%- do aggregates.append({'expression': 'percentile_disc(0.95) within group (order by ' ~ column ~ ')', 'name': column ~ '_p95'}) -%}
+    {%- do aggregates.append({
+        'expression': 'percentile_disc(0.95) within group (order by ' ~ column ~ ')',
+        'name': column ~ '_p95',
+    }) -%}
     {%- if guideline is not none -%}
         {%- do aggregates.append({
             'expression': 'count(case when ' ~ column ~ ' > ' ~ guideline ~ ' then 1 end)',
