@@ -191,8 +191,9 @@ BAD_VARS = [
     ("{start_date: '2021-02-30', end_date: 2021-04-01}", "start_date '2021-02-30' is not a valid date"),
     ("{start_date: 20210101, end_date: 2021-04-01}", "start_date '20210101' is not a date in the form YYYY-MM-DD"),
     ("{start_date: 2021-01-01, end_date: 2021-04-01, products: [snow]}", "unknown product 'snow'"),
-    ("{products: [wind]}", "products and stations narrow a window"),
+    ("{products: [wind]}", "products, stations and locations narrow a window"),
     ("{start_date: 2021-01-01, end_date: 2021-04-01, stations: [abc]}", "station 'abc' is not a DWD station id"),
+    ("{start_date: 2021-01-01, end_date: 2021-04-01, locations: [-1]}", "location '-1' is not a location id"),
 ]
 
 
