@@ -32,7 +32,7 @@ from weatherinsight.dwd.settings import (
     source_config,
 )
 from weatherinsight.dwd.tasks import FileTask
-from weatherinsight.dwd.upgrade import tables_to_upgrade, upgrade_raw_tables
+from weatherinsight.dwd.upgrade import tables_missing_columns, tables_to_upgrade, upgrade_raw_tables
 from weatherinsight.errors import RequestError
 
 __all__ = [
@@ -193,7 +193,8 @@ def load_dwd(
         first_load = not known
         # raw tables of an earlier layout: the run below adds delivery_id, then their rows are keyed
         old_layout = tables_to_upgrade(connection)
-        if dry_run or (not plan.tasks and not first_load and not old_layout):
+        behind = not first_load and not plan.tasks and tables_missing_columns(connection)
+        if dry_run or (not plan.tasks and not first_load and not old_layout and not behind):
             result.seconds = time.perf_counter() - started
             return result
         progress = progress_factory(plan) if progress_factory else LoadProgress()

@@ -107,3 +107,24 @@ def _upgrade_table(cursor, schema: str, table: str) -> int:
     cursor.execute(sql.SQL("comment on column {}.source_file is {}").format(raw, sql.Literal(DONE)))
     log.info("keyed %s old rows of %s.%s to their deliveries", rows, schema, table)
     return rows
+
+
+def tables_missing_columns(connection: db.ConnectionSettings, schema: str = DATASET_NAME) -> list[str]:
+    """Raw tables that exist but lack a column of today's layout (a warehouse loaded by an earlier
+    version: e.g. ``quarantine`` before ``source_row_number``). A load then runs even with nothing
+    new to fetch, so dlt adds the columns and the staging views that read them build."""
+    from weatherinsight.dwd.archives import empty_tables
+
+    expected = {item.meta.table_name: set(item.data.schema.names) for item in empty_tables()}
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "select table_name, array_agg(column_name::text) from information_schema.columns"
+                " where table_schema = %s group by table_name",
+                (schema,),
+            )
+            present = dict(cursor.fetchall())
+    finally:
+        conn.close()
+    return sorted(name for name, columns in expected.items() if name in present and columns - set(present[name]))
