@@ -324,11 +324,14 @@ def load_openmeteo_command(
     finally:
         if started:
             bar.stop()
+    from weatherinsight.openmeteo.limiter import CallLimiter
+
     plan = result.plan
-    minutes = plan.weighted_calls / rate_limit
+    held = CallLimiter(rate_limit).wait_seconds(plan.weighted_calls)
     click.echo(
-        f"{len(plan.batches):,} requests to send ({plan.weighted_calls:,.1f} weighted calls: "
-        f"{minutes:.1f} min at {rate_limit} calls a minute); {plan.already_loaded:,} batches already loaded"
+        f"{len(plan.batches):,} requests to send ({plan.weighted_calls:,.1f} weighted calls: held back "
+        f"{held / 60:.1f} min by the limits at {rate_limit} calls a minute, plus the time the requests take); "
+        f"{plan.already_loaded:,} batches already loaded"
     )
     if dry_run:
         return

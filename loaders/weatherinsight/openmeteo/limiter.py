@@ -38,6 +38,15 @@ class CallLimiter:
         self.limiter = Limiter(self.bucket)
         self.waited_seconds = 0.0
 
+    def wait_seconds(self, calls: float) -> float:
+        """How long ``calls`` weighted calls are held back at most, from an empty budget: a window
+        admits its limit at once, then as much again each time the window passes (the time the
+        requests themselves take comes on top)."""
+        waits = [
+            math.ceil(max(0.0, calls - rate.limit) / rate.limit) * rate.interval / 1000 for rate in self.bucket.rates
+        ]
+        return max(waits, default=0.0)
+
     @staticmethod
     def _units(weight: float) -> int:
         # the provider counts fractions; the limiter counts whole calls, rounded up (never too few)
