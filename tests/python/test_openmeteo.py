@@ -504,3 +504,29 @@ def test_the_sources_yaml_declares_the_raw_tables_the_loader_writes() -> None:
         name: [(field.name, types[str(field.type)]) for field in schema] + [("_dlt_load_id", "text")]
         for name, schema in written.items()
     }
+
+
+def test_batches_cover_what_is_missing_and_never_ask_for_fewer_variables_than_before() -> None:
+    """The plan fetches only the days a variable lacks, in batches of --batch-days, and each batch asks
+    for every variable loaded before as well: the latest fetch wins, so it must hold them all."""
+    from weatherinsight.openmeteo.service import plan_batches
+
+    hamburg = Location(2, "Hamburg-Fuhlsbüttel", 53.6332, 9.9881, "DE", ("weather",))
+    defaults = tuple(WEATHER_DEFAULTS)
+    loaded = {("weather", 2, name): [(date(2024, 1, 1), date(2024, 2, 1))] for name in defaults}
+    # the defaults are loaded for January: February is missing, in batches of 14 days
+    plan = plan_batches({"weather": [hamburg]}, {"weather": defaults}, date(2024, 1, 1), date(2024, 3, 1), 14, loaded)
+    assert [(batch.start, batch.end) for batch in plan.batches] == [
+        (date(2024, 2, 1), date(2024, 2, 15)),
+        (date(2024, 2, 15), date(2024, 2, 29)),
+        (date(2024, 2, 29), date(2024, 3, 1)),
+    ]
+    assert plan.weighted_calls == 3
+    # a new variable over January: January again, asking for it and the ten loaded before
+    plan = plan_batches(
+        {"weather": [hamburg]}, {"weather": ("et0_fao_evapotranspiration",)}, date(2024, 1, 1), date(2024, 2, 1), 31,
+        loaded,
+    )  # fmt: skip
+    [batch] = plan.batches
+    assert set(batch.variables) == {*defaults, "et0_fao_evapotranspiration"}
+    assert batch.weight == pytest.approx(1.1 * 31 / 14)

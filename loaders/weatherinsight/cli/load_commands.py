@@ -335,6 +335,9 @@ def load_openmeteo_command(
     )
     if dry_run:
         return
+    if reset_failed and not result.outcomes:
+        click.echo("no location failed in its last load: nothing to retry")
+        return
     _print_openmeteo_summary(result)
     if result.failed:
         names = ", ".join(f"{o.api} {o.location.location_id}" for o in result.failed[:5])

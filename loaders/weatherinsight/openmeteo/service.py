@@ -282,8 +282,13 @@ def plan_batches(
     loaded: dict[tuple[str, int, str], list[tuple[date, date]]],
 ) -> OpenMeteoPlan:
     """Batches of at most ``batch_days`` days covering what each (API, location) lacks of [start, end)
-    for any of its variables, location by location."""
+    for any of its variables, location by location.
+
+    A batch asks for the variables wanted and every variable loaded for the location before: the
+    latest fetch of an hour wins in the facts, so a fetch must never hold fewer variables than the
+    ones it supersedes (a load of one new variable would otherwise blank the others)."""
     batches: list[Batch] = []
+    catalogue_order = {api: list(VARIABLES[api]) for api in VARIABLES}
     outcomes: dict[tuple[str, int], LocationOutcome] = {}
     already = 0
     for api, chosen in locations.items():
@@ -299,13 +304,15 @@ def plan_batches(
                     merged[-1] = (merged[-1][0], max(merged[-1][1], gap_end))
                 else:
                     merged.append((gap_start, gap_end))
+            seen = {name for (key_api, key_id, name) in loaded if key_api == api and key_id == location.location_id}
+            asked = tuple(name for name in catalogue_order[api] if name in seen or name in variables[api])
             missing_days = sum((gap_end - gap_start).days for gap_start, gap_end in merged)
             already += -(-((end - start).days - missing_days) // batch_days)
             for gap_start, gap_end in merged:
                 cursor = gap_start
                 while cursor < gap_end:
                     batch_end = min(cursor + timedelta(days=batch_days), gap_end)
-                    batches.append(Batch(api, location, cursor, batch_end, variables[api]))
+                    batches.append(Batch(api, location, cursor, batch_end, asked))
                     outcome.batches += 1
                     cursor = batch_end
             if not outcome.batches:
