@@ -530,3 +530,31 @@ def test_batches_cover_what_is_missing_and_never_ask_for_fewer_variables_than_be
     [batch] = plan.batches
     assert set(batch.variables) == {*defaults, "et0_fao_evapotranspiration"}
     assert batch.weight == pytest.approx(1.1 * 31 / 14)
+
+
+def test_a_location_that_keeps_failing_does_not_stop_the_others_and_reset_failed_retries_only_it(
+    database, standin: StandIn, tmp_path: Path
+) -> None:
+    standin.inject("500", times=1_000, when=lambda params: params["latitude"] == "53.6332")
+    arguments = ("--api", "weather", "--locations", "1,2,3", "--start", "2024-01-01", "--end", "2024-02-12")
+    result = load(database, standin, tmp_path, *arguments)
+    assert result.returncode == 1
+    assert "1 location(s) failed (weather 2)" in result.stderr and "--reset-failed" in result.stderr
+    assert query(
+        database, "select location_id, count(*) from raw_openmeteo.location_weather group by 1 order by 1"
+    ) == [(1, 42 * 24), (3, 42 * 24)]
+    # the failed location was given up after its first batch's attempts (5), the others went on
+    assert sum(1 for call in standin.calls if call.params["latitude"] == "53.6332") == 5
+    [(status, error)] = query(
+        database,
+        "select status, last_error from raw_openmeteo.checkpoints where location_id = 2 "
+        "order by updated_at desc limit 1",
+    )
+    assert status == "failed" and error.startswith("HTTP 500 after 5 attempts")
+    standin.faults.clear()
+    calls_before = len(standin.calls)
+    out = load_ok(database, standin, tmp_path, *arguments, "--reset-failed")
+    assert {call.params["latitude"] for call in standin.calls[calls_before:]} == {"53.6332"}
+    assert raw_hours(database) == (3 * 42 * 24, 3 * 42 * 24)
+    assert "locations ok: 1, failed: 0" in out
+    assert "nothing to retry" in load_ok(database, standin, tmp_path, *arguments, "--reset-failed")
