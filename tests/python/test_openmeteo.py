@@ -558,3 +558,10 @@ def test_a_location_that_keeps_failing_does_not_stop_the_others_and_reset_failed
     assert raw_hours(database) == (3 * 42 * 24, 3 * 42 * 24)
     assert "locations ok: 1, failed: 0" in out
     assert "nothing to retry" in load_ok(database, standin, tmp_path, *arguments, "--reset-failed")
+
+
+def test_backfill_says_it_does_not_cover_open_meteo_products_yet(database) -> None:
+    result = run_cli("backfill", "plan", "--products", "air_quality", "--start", "2024-01-01", "--end", "2024-04-01",
+                     env=cli_env(database))  # fmt: skip
+    assert result.returncode == 2
+    assert "Open-Meteo products are not covered by backfill operations yet" in result.stderr

@@ -50,6 +50,16 @@ class Request:
         parallel = options.get("parallel", 1)
         if not 1 <= parallel <= MAX_PARALLEL:
             raise BackfillRequestError(f"--parallel {parallel}: use 1 to {MAX_PARALLEL}")
+        from weatherinsight.openmeteo.settings import APIS
+
+        names = products.split(",") if isinstance(products, str) else list(products or [])
+        open_meteo = sorted({name.strip() for name in names} & {api.product for api in APIS.values()})
+        if open_meteo:
+            raise BackfillRequestError(
+                f"{', '.join(open_meteo)}: Open-Meteo products are not covered by backfill operations yet; "
+                "load them with `weatherinsight load openmeteo` and build them with "
+                "`dbt build --select marts.locations --vars '{start_date: …, end_date: …, locations: [...]}'`"
+            )
         try:
             chosen = [product.name for product in parse_products(products)]
             chosen_stations = sorted(parse_stations(stations) or []) or None
