@@ -28,6 +28,12 @@ def window_options(command: Callable) -> Callable:
         click.option("--end", type=ISO_DATE, required=True, help="Day after the last day (UTC, exclusive)."),
         click.option("--products", default="", help="Comma-separated products (default: all)."),
         click.option("--stations", default="", help="Comma-separated DWD station ids (default: all)."),
+        click.option(
+            "--locations",
+            default="",
+            help="Comma-separated Open-Meteo location ids of seeds/locations.csv, for the products "
+            "location_weather and air_quality (default: all).",
+        ),
         click.option("--by", type=click.Choice(GRAINS), default="quarter", show_default=True, help="Window size."),
         click.option("--force", is_flag=True, help="Rebuild complete windows too (the replaced rows are kept)."),
     ]
@@ -80,7 +86,7 @@ def _print_plan(plan: BackfillPlan) -> None:
 @backfill_group.command("plan")
 @window_options
 @user_errors(BackfillFailed)
-def plan_command(start: date, end: date, products: str, stations: str, by: str, force: bool) -> None:
+def plan_command(start: date, end: date, products: str, stations: str, locations: str, by: str, force: bool) -> None:
     """List the windows and what a run would do with each; changes nothing.
 
     States compare every published layer (hourly fact, daily fact, quarterly mart) with its input:
@@ -90,7 +96,7 @@ def plan_command(start: date, end: date, products: str, stations: str, by: str, 
 
     Example: weatherinsight backfill plan --start 2020-01-01 --end 2021-01-01 --products wind
     """
-    _show_plan(Request.make(start, end, products, stations, by, force=force))
+    _show_plan(Request.make(start, end, products, stations, by, locations=locations, force=force))
 
 
 def _show_plan(request: Request) -> None:
@@ -98,6 +104,28 @@ def _show_plan(request: Request) -> None:
     connection = db.resolve(start=True)
     with Ledger(connection) as ledger:
         _print_plan(make_plan(connection, request, ledger))
+    _print_request_budget(connection, request)
+
+
+def _print_request_budget(connection: db.ConnectionSettings, request: Request) -> None:
+    """What the Open-Meteo products of ``request`` still cost at the provider, and how long its limits
+    hold the requests back."""
+    from weatherinsight.openmeteo.limiter import CallLimiter
+    from weatherinsight.openmeteo.service import request_budget
+    from weatherinsight.openmeteo.settings import DEFAULT_RATE_LIMIT
+    from weatherinsight.ops.sources import OPENMETEO_PRODUCTS
+
+    apis = [OPENMETEO_PRODUCTS[product] for product in request.products if product in OPENMETEO_PRODUCTS]
+    if not apis or not request.load:
+        return
+    plan = request_budget(connection, apis, request.locations, request.start, request.end)
+    held = CallLimiter(DEFAULT_RATE_LIMIT).wait_seconds(plan.weighted_calls)
+    locations = len({outcome.location.location_id for outcome in plan.outcomes.values()})
+    report.print(
+        f"Open-Meteo: {len(plan.batches):,} requests for {locations} locations still to fetch "
+        f"({plan.weighted_calls:,.1f} weighted calls: held back {held / 60:.1f} min by the provider's limits at "
+        f"{DEFAULT_RATE_LIMIT} calls a minute, plus the time the requests take)"
+    )
 
 
 class BackfillProgressBar(BackfillProgress):
@@ -200,6 +228,7 @@ def run_command(
     end: date,
     products: str,
     stations: str,
+    locations: str,
     by: str,
     force: bool,
     parallel: int,
@@ -221,6 +250,7 @@ def run_command(
         products,
         stations,
         by,
+        locations=locations,
         force=force,
         retry_failed=retry_failed,
         parallel=parallel,

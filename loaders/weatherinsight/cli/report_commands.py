@@ -11,13 +11,13 @@ from rich.table import Table
 
 from weatherinsight import db
 from weatherinsight.cli.common import ISO_DATE, report, user_errors
-from weatherinsight.dwd.service import parse_products, parse_stations
+from weatherinsight.dwd.service import parse_stations
 from weatherinsight.ops import doctor, status, validate
-from weatherinsight.ops.request import BackfillRequestError
+from weatherinsight.ops.request import BackfillRequestError, parse_any_products, parse_location_ids
 
 
 def _scope(products: str, start: date | None, end: date | None, connection: db.ConnectionSettings):
-    names = [product.name for product in parse_products(products)]
+    names = parse_any_products(products)
     if start is not None and end is not None and end <= start:
         raise BackfillRequestError(f"--end {end} is not after --start {start}")
     if start is None or end is None:
@@ -79,11 +79,18 @@ def _print_matrix(result: status.Coverage) -> None:
 @click.option("--end", type=ISO_DATE, help="Day after the last (default: after the last day with data).")
 @click.option("--products", default="", help="Comma-separated products (default: all).")
 @click.option("--stations", default="", help="Only these stations (comma-separated ids).")
-@click.option("--by-station", is_flag=True, help="One column per station instead of per product.")
+@click.option("--locations", default="", help="Only these Open-Meteo locations (comma-separated ids).")
+@click.option("--by-station", is_flag=True, help="One column per station (or location) instead of per product.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML page.")
 @user_errors()
 def status_command(
-    start: date | None, end: date | None, products: str, stations: str, by_station: bool, html_path: Path | None
+    start: date | None,
+    end: date | None,
+    products: str,
+    stations: str,
+    locations: str,
+    by_station: bool,
+    html_path: Path | None,
 ) -> None:
     """Coverage matrix product × quarter: complete, partial, missing, stale, failed — with row counts.
 
@@ -95,7 +102,10 @@ def status_command(
     connection = db.resolve(start=True)
     chosen_stations = sorted(parse_stations(stations) or []) or None
     names, start, end = _scope(products, start, end, connection)
-    result = status.coverage(connection, names, start, end, chosen_stations, by_station=by_station)
+    chosen_locations = parse_location_ids(locations)
+    result = status.coverage(
+        connection, names, start, end, chosen_stations, by_station=by_station, locations=chosen_locations
+    )
     _print_matrix(result)
     if html_path:
         html_path.write_text(status.coverage_html(result), encoding="utf-8")

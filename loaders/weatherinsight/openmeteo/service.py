@@ -765,3 +765,18 @@ def past_calls(connection: db.ConnectionSettings) -> list[tuple[float, float]]:
             """
         )
         return [(float(ago), float(weight)) for ago, weight in cursor.fetchall()]
+
+
+def request_budget(
+    connection: db.ConnectionSettings,
+    apis: Sequence[str],
+    location_ids: Sequence[int] | None,
+    start: date,
+    end: date,
+    batch_days: int = DEFAULT_BATCH_DAYS,
+) -> OpenMeteoPlan:
+    """The requests a load of ``apis`` over [start, end) would still send (read only: for estimates)."""
+    text = ",".join(map(str, location_ids)) if location_ids else None
+    chosen = parse_locations(text, apis, configured_locations())
+    wanted = {api: parse_variables(None, api) for api in apis}
+    return plan_batches(chosen, wanted, start, end, batch_days, loaded_ranges(connection))

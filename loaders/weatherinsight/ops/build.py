@@ -11,6 +11,7 @@ from weatherinsight.ops.catalogue import MARTS_SCHEMA, Catalogue, MartModel
 from weatherinsight.ops.dbt import DbtResult
 from weatherinsight.ops.dbt_worker import DbtWorker
 from weatherinsight.ops.errors import BackfillFailed
+from weatherinsight.ops.sources import OPENMETEO_PRODUCTS, Ids, ids_for
 from weatherinsight.ops.windows import Window
 
 
@@ -19,25 +20,38 @@ class PrepareFailed(BackfillFailed):
 
 
 def ensure_relations(
-    connection: db.ConnectionSettings, worker: DbtWorker, catalogue: Catalogue, run_dir: Path, refresh_stations: bool
+    connection: db.ConnectionSettings,
+    worker: DbtWorker,
+    catalogue: Catalogue,
+    run_dir: Path,
+    refresh_stations: bool,
+    products: Sequence[str] | None = None,
 ) -> None:
-    """Build what a window build reads but does not build, where missing: seeds, staging views, the
-    station snapshot and dimension, and the windowed marts (created empty)."""
+    """Build what a window build of ``products`` (default: all) reads but does not build, where
+    missing: seeds, staging views, the station snapshot and the dimensions, and the windowed marts
+    (created empty). A run of Open-Meteo products alone prepares only their side, so a warehouse
+    without DWD data needs none."""
+    needed = catalogue.models.values() if products is None else catalogue.selection(products)
+    needed = [*needed, *catalogue.inputs(list(needed))]
+    dwd = products is None or any(product not in OPENMETEO_PRODUCTS for product in products)
+    bases = [(MARTS_SCHEMA, "dim_location")]
+    if dwd:
+        bases += [(MARTS_SCHEMA, "dim_station"), ("staging", "stg_dwd__station_list_entries")]
     conn = db.connect(connection)
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:
             # one preparer at a time: two runs on a fresh database would create the same views at once
             cursor.execute("select pg_advisory_lock(hashtext('weatherinsight.prepare'))")
-            missing_marts = [name for name in catalogue.models if not db.relation_exists(cursor, MARTS_SCHEMA, name)]
-            base_missing = not db.relation_exists(cursor, MARTS_SCHEMA, "dim_station") or not db.relation_exists(
-                cursor, "staging", "stg_dwd__station_list_entries"
-            )
+            missing_marts = [model.name for model in needed if not db.relation_exists(cursor, MARTS_SCHEMA, model.name)]
+            base_missing = not all(db.relation_exists(cursor, schema, name) for schema, name in bases)
             if base_missing or refresh_stations:
                 exclude = ["--exclude", *catalogue.models]
-                # seeds, views, the station snapshot and dimension; their tests run in the user's own builds
+                # DWD: seeds, views, the station snapshot and dimension; Open-Meteo alone: what its
+                # marts read and dim_location. Their tests run in the user's own builds
+                select = [] if dwd else ["--select", *(f"+{model.name}" for model in needed), "+dim_location"]
                 no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-                result = worker.run(["build", *exclude, *no_tests], run_dir / "prepare")
+                result = worker.run(["build", *select, *exclude, *no_tests], run_dir / "prepare")
                 if not result.ok:
                     problems = "; ".join(result.problems()[:3]) or result.first_error_line()
                     raise PrepareFailed(f"preparing the project failed: {problems}")
@@ -60,7 +74,7 @@ def build_window(
     models: Sequence[MartModel],
     window: Window,
     products: Sequence[str],
-    stations: Sequence[int] | None,
+    ids: Ids | None,
     audit_schema: str,
     target: Path,
 ) -> DbtResult:
@@ -83,7 +97,8 @@ def build_window(
             "start_date": window.start.isoformat(),
             "end_date": window.end.isoformat(),
             "products": list(products),
-            **({"stations": list(stations)} if stations else {}),
+            **({"stations": list(ids_for(ids, "station_id"))} if ids_for(ids, "station_id") else {}),
+            **({"locations": list(ids_for(ids, "location_id"))} if ids_for(ids, "location_id") else {}),
             "audit_schema": audit_schema,
         },
     )

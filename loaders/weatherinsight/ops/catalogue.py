@@ -17,6 +17,7 @@ from psycopg2 import sql
 from weatherinsight import db
 from weatherinsight.ops.dbt import backfill_target, run_dbt
 from weatherinsight.ops.errors import BackfillFailed
+from weatherinsight.ops.sources import Ids, ids_for
 from weatherinsight.ops.windows import Window, range_predicate
 
 MARTS_SCHEMA = "marts"
@@ -35,15 +36,18 @@ class MartModel:
     grain: str
     product: str | None
     parents: tuple[str, ...]
+    key: str = "station_id"  # the column keying its rows besides time (meta.window.key)
 
     @property
     def column_type(self) -> str:
         return "date" if self.grain == "day" else "timestamptz"
 
-    def predicate(self, window: Window, stations: Sequence[int] | None = None) -> sql.Composed:
-        """SQL condition selecting this model's rows of ``window`` (widened to its grain), as dbt's
-        `model_window_predicate()` does."""
-        return range_predicate(self.column, self.column_type, window.widened(self.grain), stations)
+    def predicate(self, window: Window, ids: Ids | None = None) -> sql.Composed:
+        """SQL condition selecting this model's rows of ``window`` (widened to its grain) and of the
+        stations or locations ``ids`` names for its key, as dbt's `model_window_predicate()` does."""
+        return range_predicate(
+            self.column, self.column_type, window.widened(self.grain), ids_for(ids, self.key), self.key
+        )
 
 
 @dataclass
@@ -65,7 +69,12 @@ class Catalogue:
                 continue
             parents = tuple(parent.rsplit(".", 1)[-1] for parent in node["depends_on"]["nodes"])
             models[node["name"]] = MartModel(
-                node["name"], window["column"], window["grain"], meta.get("product"), parents
+                node["name"],
+                window["column"],
+                window["grain"],
+                meta.get("product"),
+                parents,
+                window.get("key", "station_id"),
             )
         return cls(models)
 

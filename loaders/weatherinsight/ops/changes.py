@@ -19,7 +19,7 @@ from datetime import date
 
 from psycopg2 import sql
 
-from weatherinsight.dwd.settings import DATASET_NAME
+from weatherinsight.ops.sources import product_source
 
 SCHEMA = "ops"
 
@@ -31,7 +31,7 @@ def relation_name(schema: str, table: str) -> str:
 
 def raw_input(product: str) -> str:
     """The change-tracking name of a product's raw table."""
-    return relation_name(DATASET_NAME, product)
+    return relation_name(product_source(product).raw_schema, product)
 
 
 def tracking_exists(cursor) -> bool:

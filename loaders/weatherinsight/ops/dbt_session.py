@@ -30,7 +30,7 @@ from weatherinsight.ops.dbt import DbtResult
 
 #: vars read only when SQL is compiled (see the module docstring); any other var may change how the
 #: project parses, so an invocation setting one parses the project anew
-RUNTIME_VARS = frozenset({"start_date", "end_date", "products", "stations", "audit_schema"})
+RUNTIME_VARS = frozenset({"start_date", "end_date", "products", "stations", "locations", "audit_schema"})
 #: the folders and files whose changes make dbt parse the project again
 PROJECT_FILES = ("models", "macros", "seeds", "snapshots", "tests/dbt", "analyses", "dbt_packages")
 PROJECT_CONFIGS = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")

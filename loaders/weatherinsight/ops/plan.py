@@ -72,16 +72,16 @@ def make_plan(
     catalogue_ = catalogue_ or load_catalogue(connection)
     windows = split(request.start, request.end, request.by)
     attempts = ledger.latest_attempts(request.products)
-    stations_key = tuple(request.stations or ())
     entries = []
     conn = db.connect(connection)
     try:
         with conn.cursor() as cursor:
             for product in request.products:
                 hourly, *downstream = catalogue_.selection([product])
-                facts = window_facts(cursor, product, hourly.name, windows, request.stations, downstream)
+                ids = request.ids_for(product)
+                facts = window_facts(cursor, product, hourly.name, windows, ids, downstream)
                 for batch, (window, fact) in enumerate(zip(windows, facts, strict=True), start=1):
-                    attempt = attempts.get((product, window.start, window.end, stations_key))
+                    attempt = attempts.get((product, window.start, window.end, tuple(ids or ())))
                     state, why = diagnose(
                         fact, attempt.status if attempt else None, attempt.interrupted if attempt else False
                     )

@@ -13,6 +13,7 @@ from weatherinsight.ops.catalogue import MARTS_SCHEMA, MartModel
 from weatherinsight.ops.changes import adopt_audit_changes
 from weatherinsight.ops.ledger import BACKUP_SCHEMA
 from weatherinsight.ops.locks import writer_locks
+from weatherinsight.ops.sources import Ids, ids_for
 from weatherinsight.ops.windows import Window, range_predicate
 
 
@@ -47,7 +48,7 @@ def publish_window(
     audit: str,
     models: Sequence[MartModel],
     window: Window,
-    stations: Sequence[int] | None,
+    ids: Ids | None,
     backup_prefix: str,
     record: Callable[[object, Published], None],
 ) -> Published:
@@ -61,7 +62,7 @@ def publish_window(
             # the same writer locks dbt's models take: no plain dbt build interleaves
             writer_locks(cursor, [model.name for model in models])
             for model in models:
-                published.models.append(_replace(cursor, audit, model, window, stations, backup_prefix))
+                published.models.append(_replace(cursor, audit, model, window, ids, backup_prefix))
                 published.rows_by_model[model.name] = published.models[-1]["rows_inserted"]
             # what dbt recorded for the audit schema is now the published models' record
             adopt_audit_changes(cursor, audit, MARTS_SCHEMA)
@@ -75,9 +76,10 @@ def publish_window(
     return published
 
 
-def _replace(cursor, audit: str, model: MartModel, window: Window, stations, backup_prefix: str) -> dict:
+def _replace(cursor, audit: str, model: MartModel, window: Window, ids: Ids | None, backup_prefix: str) -> dict:
     bounds = window.widened(model.grain)
-    predicate = range_predicate(model.column, model.column_type, bounds, stations)
+    stations = ids_for(ids, model.key)
+    predicate = range_predicate(model.column, model.column_type, bounds, stations, model.key)
     target = sql.Identifier(MARTS_SCHEMA, model.name)
     backup_name = f"{backup_prefix}__{model.name}"[:63]
     backup = sql.Identifier(BACKUP_SCHEMA, backup_name)
@@ -98,17 +100,18 @@ def _replace(cursor, audit: str, model: MartModel, window: Window, stations, bac
         "start": bounds.start.isoformat(),
         "end": bounds.end.isoformat(),
         "stations": list(stations) if stations else None,
+        "key": model.key,
         "backup": backup_name,
         "rows_replaced": replaced,
         "rows_inserted": cursor.rowcount,
     }
 
 
-def checksum(cursor, model: MartModel, window: Window, stations: Sequence[int] | None) -> str:
-    """md5 over the published rows of ``model`` in ``window``."""
+def checksum(cursor, model: MartModel, window: Window, ids: Ids | None) -> str:
+    """md5 over the published rows of ``model`` in ``window`` (and of the stations or locations ``ids`` names)."""
     cursor.execute(
         sql.SQL("select coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from {} as t where {}").format(
-            sql.Identifier(MARTS_SCHEMA, model.name), model.predicate(window, stations)
+            sql.Identifier(MARTS_SCHEMA, model.name), model.predicate(window, ids)
         )
     )
     return cursor.fetchone()[0]

@@ -8,6 +8,7 @@ from datetime import date
 
 from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
 from weatherinsight.errors import RequestError
+from weatherinsight.ops.sources import OPENMETEO_PRODUCTS
 from weatherinsight.ops.windows import GRAINS
 
 MAX_PARALLEL = 4
@@ -24,6 +25,7 @@ class Request:
     products: list[str]
     stations: list[int] | None = None
     by: str = "quarter"
+    locations: list[int] | None = None
     force: bool = False
     retry_failed: bool = False
     parallel: int = 1
@@ -39,6 +41,7 @@ class Request:
         products: str | Sequence[str] | None,
         stations: str | Sequence[int] | None,
         by: str = "quarter",
+        locations: str | Sequence[int] | None = None,
         **options,
     ) -> Request:
         if start is None or end is None:
@@ -50,22 +53,25 @@ class Request:
         parallel = options.get("parallel", 1)
         if not 1 <= parallel <= MAX_PARALLEL:
             raise BackfillRequestError(f"--parallel {parallel}: use 1 to {MAX_PARALLEL}")
-        from weatherinsight.openmeteo.settings import APIS
-
-        names = products.split(",") if isinstance(products, str) else list(products or [])
-        open_meteo = sorted({name.strip() for name in names} & {api.product for api in APIS.values()})
-        if open_meteo:
-            raise BackfillRequestError(
-                f"{', '.join(open_meteo)}: Open-Meteo products are not covered by backfill operations yet; "
-                "load them with `weatherinsight load openmeteo` and build them with "
-                "`dbt build --select marts.locations --vars '{start_date: …, end_date: …, locations: [...]}'`"
-            )
         try:
-            chosen = [product.name for product in parse_products(products)]
             chosen_stations = sorted(parse_stations(stations) or []) or None
         except LoadRequestError as error:
             raise BackfillRequestError(str(error)) from None
-        return cls(start, end, chosen, chosen_stations, by, **options)
+        chosen = parse_any_products(products, default_open_meteo=bool(locations))
+        chosen_locations = parse_location_ids(locations)
+        if chosen_locations and not any(product in OPENMETEO_PRODUCTS for product in chosen):
+            raise BackfillRequestError(
+                "--locations narrows the Open-Meteo products: give --products location_weather or air_quality"
+            )
+        return cls(start, end, chosen, chosen_stations, by, chosen_locations, **options)
+
+    def ids(self) -> dict[str, list[int] | None]:
+        """The stations and locations narrowing the request, by the column they key."""
+        return {"station_id": self.stations, "location_id": self.locations}
+
+    def ids_for(self, product: str) -> list[int] | None:
+        """The stations (DWD product) or locations (Open-Meteo product) narrowing ``product``."""
+        return self.locations if product in OPENMETEO_PRODUCTS else self.stations
 
     def arguments(self) -> dict:
         values = asdict(self)
@@ -77,3 +83,40 @@ class Request:
         values = dict(values)
         values["start"], values["end"] = date.fromisoformat(values["start"]), date.fromisoformat(values["end"])
         return cls(**values)
+
+
+def parse_any_products(products: str | Sequence[str] | None, default_open_meteo: bool = False) -> list[str]:
+    """DWD products (any of their names) and Open-Meteo products (location_weather, air_quality);
+    none given: every DWD product, or both Open-Meteo ones when ``default_open_meteo``."""
+    names = [name.strip() for name in (products.split(",") if isinstance(products, str) else products or [])]
+    names = [name for name in names if name]
+    if not names:
+        return list(OPENMETEO_PRODUCTS) if default_open_meteo else [product.name for product in parse_products(None)]
+    open_meteo = [name for name in names if name in OPENMETEO_PRODUCTS]
+    others = [name for name in names if name not in OPENMETEO_PRODUCTS]
+    try:
+        dwd = [product.name for product in parse_products(others)] if others else []
+    except LoadRequestError as error:
+        raise BackfillRequestError(f"{error}, or an Open-Meteo product: {', '.join(OPENMETEO_PRODUCTS)}") from None
+    return dwd + list(dict.fromkeys(open_meteo))
+
+
+def parse_location_ids(locations: str | Sequence[int] | None) -> list[int] | None:
+    """Location ids of seeds/locations.csv, checked."""
+    if not locations:
+        return None
+    from weatherinsight.openmeteo.service import OpenMeteoRequestError, configured_locations
+
+    try:
+        known = configured_locations()
+    except OpenMeteoRequestError as error:
+        raise BackfillRequestError(str(error)) from None
+    items = locations.split(",") if isinstance(locations, str) else list(locations)
+    chosen = []
+    for item in (str(item).strip() for item in items if str(item).strip()):
+        if not item.isdigit() or int(item) not in known:
+            raise BackfillRequestError(
+                f"unknown location {item!r} (seeds/locations.csv has {', '.join(map(str, sorted(known)))})"
+            )
+        chosen.append(int(item))
+    return sorted(set(chosen))

@@ -105,7 +105,9 @@ def _put_back(
                 writer_locks(cursor, [item["model"] for item in backups.values()])
                 for item in backups.values():
                     window = Window(date.fromisoformat(item["start"]), date.fromisoformat(item["end"]))
-                    predicate = range_predicate(item["column"], item["column_type"], window, item["stations"])
+                    predicate = range_predicate(
+                        item["column"], item["column_type"], window, item["stations"], item.get("key", "station_id")
+                    )
                     target = sql.Identifier(MARTS_SCHEMA, item["model"])
                     cursor.execute(sql.SQL("delete from {} where {}").format(target, predicate))
                     removed += cursor.rowcount

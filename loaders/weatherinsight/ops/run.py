@@ -29,6 +29,7 @@ from psycopg2 import sql
 
 from weatherinsight import db
 from weatherinsight.dwd.service import load_dwd, make_window, parse_products
+from weatherinsight.openmeteo.service import load_openmeteo
 from weatherinsight.ops.build import build_window, ensure_relations
 from weatherinsight.ops.catalogue import Catalogue, load_catalogue
 from weatherinsight.ops.changes import forget_audit_changes
@@ -40,6 +41,7 @@ from weatherinsight.ops.locks import WindowBusy, WindowLocks, window_lock_keys
 from weatherinsight.ops.plan import BackfillPlan, WindowPlan, make_plan
 from weatherinsight.ops.publish import Published, checksum, publish_window, stage_audit_schema
 from weatherinsight.ops.request import Request
+from weatherinsight.ops.sources import OPENMETEO_PRODUCTS
 from weatherinsight.ops.windows import Window
 
 #: how every statement dbt sends begins (dbt's default query comment): tells dbt's sessions apart
@@ -113,7 +115,7 @@ def run_backfill(
                 summary.rows_loaded, station_rows = load_raw(connection, ledger, run_id, request, progress)
                 summary.load_seconds = time.perf_counter() - started
                 catalogue = load_catalogue(connection)
-                ensure_relations(connection, workers.first, catalogue, run_dir, refresh_stations=station_rows > 0)
+                ensure_relations(connection, workers.first, catalogue, run_dir, station_rows > 0, request.products)
                 summary.plan = make_plan(connection, request, ledger, catalogue)
                 runner = Runner(connection, ledger, run_id, request, catalogue, workers)
                 _build_batches(runner, summary, progress)
@@ -148,7 +150,13 @@ def _build_batches(runner: Runner, summary: RunSummary, progress: BackfillProgre
     window_ids = {
         batch: {
             entry.product: ledger.add_window(
-                runner.run_id, batch, entry.product, request.stations, "marts", entry.window.start, entry.window.end
+                runner.run_id,
+                batch,
+                entry.product,
+                request.ids_for(entry.product),
+                "marts",
+                entry.window.start,
+                entry.window.end,
             )
             for entry in entries
         }
@@ -252,7 +260,7 @@ class Runner:
                 outcome.timings["stage"] = time.perf_counter() - staged
                 target = self.run_dir / f"batch_{batch}"
                 with self.workers.lane() as worker:
-                    result = build_window(worker, selected, window, products, self.request.stations, audit, target)
+                    result = build_window(worker, selected, window, products, self.request.ids(), audit, target)
                 outcome.timings.update(
                     parse=result.parse_seconds,
                     dbt=result.seconds - result.parse_seconds,
@@ -301,7 +309,7 @@ class Runner:
     ) -> int:
         """Publish the window and mark its ledger windows succeeded, in one transaction; the hourly
         rows published."""
-        window, stations = entries[0].window, self.request.stations
+        window, scope = entries[0].window, self.request.ids()
         products = [entry.product for entry in entries]
         selected = self.catalogue.selection(products)
 
@@ -313,7 +321,7 @@ class Runner:
                     cursor=cursor,
                     status="succeeded",
                     rows_built=published.rows_by_model.get(self.catalogue.hourly_fact(entry.product).name, 0),
-                    checksum="".join(checksum(cursor, model, window, stations) for model in product_models),
+                    checksum="".join(checksum(cursor, model, window, scope) for model in product_models),
                     raw_watermark=entry.raw_watermark,
                     finished_at=NOW,
                     seconds=round(time.perf_counter() - started, 3),
@@ -322,29 +330,43 @@ class Runner:
                     error=None,
                 )
 
-        published = publish_window(
-            conn, audit, selected, window, stations, f"r{self.run_id}_b{entries[0].batch}", record
-        )
+        published = publish_window(conn, audit, selected, window, scope, f"r{self.run_id}_b{entries[0].batch}", record)
         return sum(published.rows_by_model.get(self.catalogue.hourly_fact(p).name, 0) for p in products)
 
 
 def load_raw(
     connection: db.ConnectionSettings, ledger: Ledger, run_id: int, request: Request, progress: BackfillProgress
 ) -> tuple[int, int]:
-    """The raw layer: one dlt load of the whole range (DWD archives hold whole station histories, so
-    loading per window would fetch every archive once per window). Returns (rows, station-list rows)."""
+    """The raw layer: one load of the whole range per source (DWD archives hold whole station
+    histories, so loading per window would fetch every archive once per window; Open-Meteo loads
+    fetch only the days the warehouse lacks). Returns (rows, station-list rows)."""
     if not request.load:
         return 0, 0
     ids = {
-        product: ledger.add_window(run_id, 0, product, request.stations, "raw", request.start, request.end, "running")
+        product: ledger.add_window(
+            run_id, 0, product, request.ids_for(product), "raw", request.start, request.end, "running"
+        )
         for product in request.products
     }
     progress.loading()
+    dwd = [product for product in request.products if product not in OPENMETEO_PRODUCTS]
+    rows = station_rows = 0
+    if dwd:
+        rows, station_rows = _load_dwd(connection, ledger, request, dwd, {p: ids[p] for p in dwd})
+    open_meteo = [product for product in request.products if product in OPENMETEO_PRODUCTS]
+    if open_meteo:
+        rows += _load_openmeteo(connection, ledger, request, open_meteo, {p: ids[p] for p in open_meteo})
+    return rows, station_rows
+
+
+def _load_dwd(
+    connection: db.ConnectionSettings, ledger: Ledger, request: Request, products: list[str], ids: dict[str, int]
+) -> tuple[int, int]:
     try:
         # one dlt load at a time per warehouse: load_dwd holds the warehouse's load lock
         result = load_dwd(
             request.base_url,
-            parse_products(request.products),
+            parse_products(products),
             set(request.stations) if request.stations else None,
             make_window(request.start, request.end),
             connection,
@@ -368,3 +390,33 @@ def load_raw(
             "rerun the same command to retry them"
         )
     return result.rows_loaded, result.stats.rows_by_table.get("station_lists", 0)
+
+
+def _load_openmeteo(
+    connection: db.ConnectionSettings, ledger: Ledger, request: Request, products: list[str], ids: dict[str, int]
+) -> int:
+    """The Open-Meteo APIs of ``products`` over the request's range, from the real APIs or
+    ``$WEATHERINSIGHT_OPENMETEO_BASE_URL``; the missing days only."""
+    apis = [OPENMETEO_PRODUCTS[product] for product in products]
+    locations = ",".join(map(str, request.locations)) if request.locations else None
+    try:
+        result = load_openmeteo(connection, apis, locations, request.start, request.end)
+    except Exception as error:
+        ledger.update_windows(list(ids.values()), status="failed", error=str(error)[:2000], finished_at=NOW)
+        raise BackfillFailed(f"raw load failed: {str(error).splitlines()[0] if str(error) else error!r}") from error
+    failed = result.failed
+    for product, window_id in ids.items():
+        api = OPENMETEO_PRODUCTS[product]
+        api_failed = [outcome for outcome in failed if outcome.api == api]
+        ledger.update_windows(
+            [window_id],
+            status="failed" if api_failed else "succeeded",
+            rows_loaded=sum(outcome.rows for outcome in result.outcomes if outcome.api == api),
+            finished_at=NOW,
+            seconds=round(result.seconds, 3),
+            error="; ".join(f"location {o.location.location_id}: {o.last_error}" for o in api_failed)[:2000] or None,
+        )
+    if failed:
+        names = ", ".join(f"{outcome.api} location {outcome.location.location_id}" for outcome in failed[:3])
+        raise BackfillFailed(f"raw load: {len(failed)} location(s) failed ({names}); rerun the same command")
+    return result.rows

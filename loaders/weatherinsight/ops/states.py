@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from psycopg2 import sql
 
 from weatherinsight.db import relation_exists
-from weatherinsight.dwd.settings import DATASET_NAME
 from weatherinsight.ops import changes
 from weatherinsight.ops.catalogue import MARTS_SCHEMA, MartModel
+from weatherinsight.ops.sources import product_source
 from weatherinsight.ops.windows import Window
 
 
@@ -72,10 +72,12 @@ def _values(windows: Sequence[Window]) -> sql.Composed:
     )
 
 
-def _station_filter(stations: Sequence[int] | None, alias: str) -> sql.Composed:
+def _station_filter(stations: Sequence[int] | None, alias: str, key: str = "station_id") -> sql.Composed:
     if not stations:
         return sql.SQL("")
-    return sql.SQL(" and {}.station_id = any({})").format(sql.Identifier(alias), sql.Literal(list(stations)))
+    return sql.SQL(" and {}.{} = any({})").format(
+        sql.Identifier(alias), sql.Identifier(key), sql.Literal(list(stations))
+    )
 
 
 def window_facts(
@@ -86,15 +88,18 @@ def window_facts(
     stations: Sequence[int] | None = None,
     downstream: Sequence[MartModel] = (),
 ) -> list[WindowFacts]:
-    """Per window: raw vs published station-hours of ``product`` and newest load ids, the raw
-    deliveries the hourly fact has not processed, and each ``downstream`` model vs the hourly fact."""
+    """Per window: raw vs published station-hours (or location-hours) of ``product`` and newest load
+    ids, the raw deliveries the hourly fact has not processed, and each ``downstream`` model vs the
+    hourly fact. ``stations`` are the product's stations or locations."""
     facts = [WindowFacts() for _ in windows]
     if not windows:
         return facts
-    for index, hours, watermark in _hours_per_window(cursor, DATASET_NAME, product, windows, stations):
+    source = product_source(product)
+    raw_hours = _hours_per_window(cursor, source.raw_schema, product, windows, stations, source.key, raw=True)
+    for index, hours, watermark in raw_hours:
         facts[index].raw_hours, facts[index].raw_watermark = hours, watermark
     has_fact = relation_exists(cursor, MARTS_SCHEMA, fact)
-    for index, hours, watermark in _hours_per_window(cursor, MARTS_SCHEMA, fact, windows, stations):
+    for index, hours, watermark in _hours_per_window(cursor, MARTS_SCHEMA, fact, windows, stations, source.key):
         facts[index].built_hours, facts[index].built_watermark = hours, watermark
     spans = [(window.start, window.end) for window in windows]
     hourly_name = changes.relation_name(MARTS_SCHEMA, fact)
@@ -103,18 +108,25 @@ def window_facts(
     ):
         facts[index].pending_raw = count
     for model in downstream:
-        for index, layer in enumerate(_layer_facts(cursor, product, fact, model, windows, stations, has_fact)):
+        for index, layer in enumerate(
+            _layer_facts(cursor, product, fact, model, windows, stations, has_fact, source.key)
+        ):
             facts[index].layers.append(layer)
     return facts
 
 
 def _hours_per_window(
-    cursor, schema: str, table: str, windows: Sequence[Window], stations: Sequence[int] | None
+    cursor,
+    schema: str,
+    table: str,
+    windows: Sequence[Window],
+    stations: Sequence[int] | None,
+    key: str,
+    raw: bool = False,
 ) -> list[tuple]:
     """(window index, distinct station-hours, newest load id) of a raw table or an hourly fact."""
     if not relation_exists(cursor, schema, table):
         return []
-    raw = schema == DATASET_NAME
     cursor.execute(
         sql.SQL(
             "with w (idx, s, e) as (values {values}) select w.idx, {hours}, max({load_id})"
@@ -122,10 +134,12 @@ def _hours_per_window(
         ).format(
             values=_values(windows),
             # raw holds a row per delivery; an hourly fact one per station-hour
-            hours=sql.SQL("count(distinct (t.station_id, t.observed_at))" if raw else "count(*)"),
+            hours=sql.SQL("count(distinct (t.{}, t.observed_at))").format(sql.Identifier(key))
+            if raw
+            else sql.SQL("count(*)"),
             load_id=sql.SQL("cast(t._dlt_load_id as numeric)" if raw else "t.latest_load_id"),
             table=sql.Identifier(schema, table),
-            stations=_station_filter(stations, "t"),
+            stations=_station_filter(stations, "t", key),
         )
     )
     return cursor.fetchall()
@@ -147,6 +161,7 @@ def _layer_facts(
     windows: Sequence[Window],
     stations: Sequence[int] | None,
     has_fact: bool,
+    key: str = "station_id",
 ) -> list[LayerFacts]:
     """``model`` (a daily or quarterly model built from ``fact``) vs the hourly fact, per window
     widened to the model's grain: keys missing, keys extra (only for the product's own models: the
@@ -158,9 +173,9 @@ def _layer_facts(
         cursor.execute(
             sql.SQL(
                 "with w (idx, s, e) as (values {values}),"
-                " hourly_keys as (select distinct w.idx, h.station_id, {hourly_key} as key from w join {fact} as h"
+                " hourly_keys as (select distinct w.idx, h.{key}, {hourly_key} as key from w join {fact} as h"
                 "  on h.observed_at >= w.s and h.observed_at < w.e{hourly_stations}),"
-                " model_keys as (select w.idx, m.station_id, m.{column} as key from w join {model} as m"
+                " model_keys as (select w.idx, m.{key}, m.{column} as key from w join {model} as m"
                 "  on m.{column} >= {low} and m.{column} < {high}{model_stations}),"
                 " missing as (select idx, count(*) as n from"
                 "  (select * from hourly_keys except select * from model_keys)"
@@ -174,12 +189,13 @@ def _layer_facts(
                 values=_values(widened),
                 hourly_key=sql.SQL(_HOURLY_KEY[model.grain]),
                 fact=sql.Identifier(MARTS_SCHEMA, fact),
-                hourly_stations=_station_filter(stations, "h"),
+                key=sql.Identifier(key),
+                hourly_stations=_station_filter(stations, "h", key),
                 model=sql.Identifier(MARTS_SCHEMA, model.name),
                 column=sql.Identifier(model.column),
                 low=sql.SQL("cast(w.s at time zone 'UTC' as date)" if model.column_type == "date" else "w.s"),
                 high=sql.SQL("cast(w.e at time zone 'UTC' as date)" if model.column_type == "date" else "w.e"),
-                model_stations=_station_filter(stations, "m"),
+                model_stations=_station_filter(stations, "m", key),
             )
         )
         for index, missing, extra in cursor.fetchall():

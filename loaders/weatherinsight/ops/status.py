@@ -11,9 +11,9 @@ from datetime import date
 from psycopg2 import sql
 
 from weatherinsight import db
-from weatherinsight.dwd.settings import DATASET_NAME
 from weatherinsight.ops.catalogue import MARTS_SCHEMA, load_catalogue
 from weatherinsight.ops.ledger import Ledger
+from weatherinsight.ops.sources import product_source
 from weatherinsight.ops.states import diagnose, window_facts
 from weatherinsight.ops.windows import Window, split
 
@@ -82,7 +82,8 @@ def data_range(connection: db.ConnectionSettings, products: Sequence[str]) -> tu
     try:
         with conn.cursor() as cursor:
             for product in products:
-                for schema, table in ((DATASET_NAME, product), (MARTS_SCHEMA, f"fct_hourly_{product}")):
+                raw_schema = product_source(product).raw_schema
+                for schema, table in ((raw_schema, product), (MARTS_SCHEMA, f"fct_hourly_{product}")):
                     if db.relation_exists(cursor, schema, table):
                         cursor.execute(
                             sql.SQL("select min(observed_at), max(observed_at) from {}").format(
@@ -103,10 +104,12 @@ def data_range(connection: db.ConnectionSettings, products: Sequence[str]) -> tu
 
 def station_spans(cursor, product: str, by_station: bool) -> dict[int | None, tuple]:
     """First and last observation per station (or overall), over raw and published rows: the span in
-    which a quarter without rows counts as missing rather than as no data expected."""
-    key = sql.SQL("station_id") if by_station else sql.SQL("null::integer")
+    which a quarter without rows counts as missing rather than as no data expected. Open-Meteo
+    products: per location."""
+    source = product_source(product)
+    key = sql.Identifier(source.key) if by_station else sql.SQL("null::integer")
     parts = []
-    for schema, table in ((DATASET_NAME, product), (MARTS_SCHEMA, f"fct_hourly_{product}")):
+    for schema, table in ((source.raw_schema, product), (MARTS_SCHEMA, f"fct_hourly_{product}")):
         if db.relation_exists(cursor, schema, table):
             parts.append(
                 sql.SQL("select {key} as k, min(observed_at) as lo, max(observed_at) as hi from {t} group by 1").format(
@@ -122,16 +125,22 @@ def station_spans(cursor, product: str, by_station: bool) -> dict[int | None, tu
 
 
 def delivered_spans(cursor, product: str, by_station: bool) -> dict[int | None, list[tuple]]:
-    """The spans of hours the delivered files of ``product`` cover (``raw_dwd.deliveries``), per
-    station (or all together): a quarter they cover without a row is a gap at the source."""
-    if not db.relation_exists(cursor, DATASET_NAME, "deliveries"):
+    """The spans of hours the delivered files of ``product`` cover (``raw_dwd.deliveries``; for
+    Open-Meteo the answers in ``raw_openmeteo.requests``), per station or location (or all
+    together): a quarter they cover without a row is a gap at the source."""
+    source = product_source(product)
+    if not db.relation_exists(cursor, source.raw_schema, source.deliveries):
         return {}
-    key = sql.SQL("station_id") if by_station else sql.SQL("null::integer")
+    key = sql.Identifier(source.key) if by_station else sql.SQL("null::integer")
     cursor.execute(
         sql.SQL(
             "select {key}, min(first_observed_at), max(last_observed_at) from {deliveries}"
-            " where product = %s and row_count > 0 group by {key}, source_file"
-        ).format(key=key, deliveries=sql.Identifier(DATASET_NAME, "deliveries")),
+            " where product = %s and row_count > 0 group by {key}, {delivery}"
+        ).format(
+            key=key,
+            deliveries=sql.Identifier(source.raw_schema, source.deliveries),
+            delivery=sql.Identifier(source.delivery_column),
+        ),
         (product,),
     )
     spans: dict[int | None, list[tuple]] = {}
@@ -157,8 +166,10 @@ def coverage(
     end: date,
     stations: Sequence[int] | None = None,
     by_station: bool = False,
+    locations: Sequence[int] | None = None,
 ) -> Coverage:
-    """The product × quarter (× station) matrix of window states, every published layer compared."""
+    """The product × quarter (× station or location) matrix of window states, every published layer
+    compared; ``stations`` narrow the DWD products, ``locations`` the Open-Meteo ones."""
     quarters = [quarter.widened("quarter") for quarter in split(start, end, "quarter")]
     result = Coverage(quarters[0].start, quarters[-1].end, list(products))
     models = load_catalogue(connection)
@@ -168,14 +179,15 @@ def coverage(
     try:
         with conn.cursor() as cursor:
             for product in products:
+                chosen = locations if product_source(product).key == "location_id" else stations
                 spans = station_spans(cursor, product, by_station)
                 keys: list[int | None] = sorted(k for k in spans if k is not None) if by_station else [None]
-                if by_station and stations:
-                    keys = [k for k in keys if k in stations]
+                if by_station and chosen:
+                    keys = [k for k in keys if k in chosen]
                 hourly, *downstream = models.selection([product])
                 delivered = delivered_spans(cursor, product, by_station)
                 for key in keys:
-                    scope = [key] if key is not None else stations
+                    scope = [key] if key is not None else chosen
                     facts = window_facts(cursor, product, hourly.name, quarters, scope, downstream)
                     span = spans.get(key)
                     for quarter, fact in zip(quarters, facts, strict=True):

@@ -13,6 +13,7 @@ from psycopg2 import sql
 from weatherinsight import db
 from weatherinsight.ops.catalogue import MARTS_SCHEMA
 from weatherinsight.ops.ledger import Ledger
+from weatherinsight.ops.sources import product_source
 from weatherinsight.ops.states import window_facts
 from weatherinsight.ops.status import Coverage, coverage, quarter_label, station_spans
 from weatherinsight.ops.windows import Window
@@ -27,6 +28,7 @@ class ProductCheck:
     duplicate_keys: int = 0
     unknown_stations: int = 0
     failed_tests: list[str] = field(default_factory=list)
+    unit: str = "station"  # what keys its rows: station or location
 
     @property
     def completeness(self) -> float | None:
@@ -48,14 +50,14 @@ class Validation:
         ]
         for check in self.checks:
             if check.duplicate_keys:
-                errors.append(f"{check.product}: {check.duplicate_keys} duplicate (station, hour) keys")
+                errors.append(f"{check.product}: {check.duplicate_keys} duplicate ({check.unit}, hour) keys")
             errors.extend(f"{check.product}: data test failed: {test}" for test in check.failed_tests)
         return errors
 
     @property
     def warnings(self) -> list[str]:
         return [
-            f"{check.product}: {check.unknown_stations} station(s) not in marts.dim_station"
+            f"{check.product}: {check.unknown_stations} {check.unit}(s) not in marts.dim_{check.unit}"
             for check in self.checks
             if check.unknown_stations
         ]
@@ -80,9 +82,10 @@ def validate(connection: db.ConnectionSettings, products: Sequence[str], start: 
     conn = db.connect(connection)
     try:
         with conn.cursor() as cursor:
-            has_dim = db.relation_exists(cursor, MARTS_SCHEMA, "dim_station")
             for product in products:
-                check = ProductCheck(product)
+                source = product_source(product)
+                has_dim = db.relation_exists(cursor, MARTS_SCHEMA, source.dimension)
+                check = ProductCheck(product, unit=source.unit)
                 checks.append(check)
                 fact = sql.Identifier(MARTS_SCHEMA, f"fct_hourly_{product}")
                 (totals,) = window_facts(cursor, product, f"fct_hourly_{product}", [Window(start, end)])
@@ -97,18 +100,22 @@ def validate(connection: db.ConnectionSettings, products: Sequence[str], start: 
                     cursor.execute(
                         sql.SQL(
                             "select count(*) from (select 1 from {} where observed_at >= %s and observed_at < %s"
-                            " group by station_id, observed_at having count(*) > 1) as duplicates"
-                        ).format(fact),
+                            " group by {key}, observed_at having count(*) > 1) as duplicates"
+                        ).format(fact, key=sql.Identifier(source.key)),
                         bounds,
                     )
                     check.duplicate_keys = cursor.fetchone()[0]
                     if has_dim:
                         cursor.execute(
                             sql.SQL(
-                                "select count(distinct f.station_id) from {} as f where f.observed_at >= %s"
-                                " and f.observed_at < %s and not exists (select 1 from marts.dim_station as d"
-                                " where d.station_id = f.station_id)"
-                            ).format(fact),
+                                "select count(distinct f.{key}) from {} as f where f.observed_at >= %s"
+                                " and f.observed_at < %s and not exists (select 1 from {dimension} as d"
+                                " where d.{key} = f.{key})"
+                            ).format(
+                                fact,
+                                key=sql.Identifier(source.key),
+                                dimension=sql.Identifier(MARTS_SCHEMA, source.dimension),
+                            ),
                             bounds,
                         )
                         check.unknown_stations = cursor.fetchone()[0]

@@ -78,8 +78,11 @@ def split(start: date, end: date, by: str) -> list[Window]:
     return windows
 
 
-def range_predicate(column: str, column_type: str, window: Window, stations: Sequence[int] | None) -> sql.Composed:
-    """``column`` in [window.start, window.end) (UTC midnights for timestamptz), and the stations."""
+def range_predicate(
+    column: str, column_type: str, window: Window, stations: Sequence[int] | None, key: str = "station_id"
+) -> sql.Composed:
+    """``column`` in [window.start, window.end) (UTC midnights for timestamptz), and the stations (or
+    locations: ``key`` names the column)."""
     suffix = "" if column_type == "date" else " 00:00:00+00"
     parts = [
         sql.SQL("{column} >= cast({start} as {cast}) and {column} < cast({end} as {cast})").format(
@@ -90,5 +93,5 @@ def range_predicate(column: str, column_type: str, window: Window, stations: Seq
         )
     ]
     if stations:
-        parts.append(sql.SQL("station_id = any({})").format(sql.Literal(list(stations))))
+        parts.append(sql.SQL("{} = any({})").format(sql.Identifier(key), sql.Literal(list(stations))))
     return sql.SQL(" and ").join(parts)
