@@ -560,8 +560,42 @@ def test_a_location_that_keeps_failing_does_not_stop_the_others_and_reset_failed
     assert "nothing to retry" in load_ok(database, standin, tmp_path, *arguments, "--reset-failed")
 
 
-def test_backfill_says_it_does_not_cover_open_meteo_products_yet(database) -> None:
-    result = run_cli("backfill", "plan", "--products", "air_quality", "--start", "2024-01-01", "--end", "2024-04-01",
-                     env=cli_env(database))  # fmt: skip
-    assert result.returncode == 2
-    assert "Open-Meteo products are not covered by backfill operations yet" in result.stderr
+def test_a_backfill_of_open_meteo_products_plans_builds_publishes_and_repairs(
+    database, standin: StandIn, tmp_path: Path
+) -> None:
+    """`backfill plan` prices the requests, `backfill run` loads the missing days and publishes each
+    quarter of both products for two locations, the published marts equal a full refresh; a
+    deleted mart quarter shows as partial in `status` and the next run rebuilds only it."""
+    env = cli_env(
+        database,
+        WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"),
+        WEATHERINSIGHT_OPENMETEO_BASE_URL=standin.base_url,
+        **QUICK,
+    )
+    window = ("--start", "2024-01-01", "--end", "2024-07-01", "--locations", "1,2")
+    planned = run_cli("backfill", "plan", "--products", "air_quality,location_weather", *window, env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert "Open-Meteo: 52 requests for 2 locations still to fetch (52.0 weighted calls" in planned.stdout
+    ran = run_cli("backfill", "run", "--products", "air_quality,location_weather", *window, env=env)
+    assert ran.returncode == 0, ran.stderr + ran.stdout[-2000:]
+    assert len(standin.calls) == 52
+    assert query(database, "select count(*) from marts.fct_hourly_air_quality") == [(2 * 182 * 24,)]
+    assert query(database, "select count(*) from marts.quarterly_location_weather_features") == [(4,)]
+    published = {table: table_checksum(database, table) for table in LOCATION_MARTS}
+    dbt_ok(database, tmp_path / "target", "build", "--select", "marts.locations", "--full-refresh")
+    assert {table: table_checksum(database, table) for table in LOCATION_MARTS} == published
+
+    deleted = query(
+        database,
+        "delete from marts.quarterly_air_quality_features where location_id = 1 and year = 2024 and quarter = 2"
+        " returning location_id",
+    )
+    assert deleted == [(1,)]
+    status = run_cli("status", "--products", "air_quality", "--locations", "1", "--by-station", env=env)
+    assert status.returncode == 0 and "partial" in status.stdout
+    repaired = run_cli("backfill", "run", "--products", "air_quality", *window, env=env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert len(standin.calls) == 52  # nothing fetched again
+    assert {table: table_checksum(database, table) for table in LOCATION_MARTS} == published
+    validated = run_cli("validate", "--products", "air_quality,location_weather", env=env)
+    assert validated.returncode == 0, validated.stdout[-2000:]
