@@ -7,6 +7,7 @@ import click
 import pytest
 
 from weatherinsight.cli import cli
+from weatherinsight.openmeteo.standin import StandIn
 
 from conftest import REPO
 
@@ -108,10 +109,15 @@ def test_readme_backfill_operations_run_as_written_on_the_demo_data(mirror, data
         COLUMNS="200",
     )
     commands = procedure_commands("## Backfill operations")
-    assert len(commands) == 11
-    run_as_written(commands, env, cwd=tmp_path)  # `--html coverage.html` lands there, not in the checkout
+    assert len(commands) == 14
+    with StandIn() as standin:  # the Open-Meteo commands fetch from the local stand-in
+        env["WEATHERINSIGHT_OPENMETEO_BASE_URL"] = standin.base_url
+        run_as_written(commands, env, cwd=tmp_path)  # `--html coverage.html` lands there, not in the checkout
     runs = query(database, "select run_id, command, status from ops.backfill_runs order by run_id")
-    assert [status for _, _, status in runs] == ["succeeded", "succeeded", "succeeded", "rolled back", "succeeded"]
+    assert [status for _, _, status in runs] == [
+        "succeeded", "succeeded", "succeeded", "rolled back", "succeeded", "succeeded"
+    ]  # fmt: skip
+    assert query(database, "select count(*) from marts.quarterly_air_quality_features where year = 2023") == [(2,)]
     assert query(database, "select count(*) from marts.quarterly_pressure_features where year in (2018, 2019)") == [
         (7,)
     ]

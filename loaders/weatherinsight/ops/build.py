@@ -11,7 +11,7 @@ from weatherinsight.ops.catalogue import MARTS_SCHEMA, Catalogue, MartModel
 from weatherinsight.ops.dbt import DbtResult
 from weatherinsight.ops.dbt_worker import DbtWorker
 from weatherinsight.ops.errors import BackfillFailed
-from weatherinsight.ops.sources import OPENMETEO_PRODUCTS, Ids, ids_for
+from weatherinsight.ops.sources import OPENMETEO_PRODUCTS, Ids, ids_for, product_source
 from weatherinsight.ops.windows import Window
 
 
@@ -55,6 +55,13 @@ def ensure_relations(
                 if not result.ok:
                     problems = "; ".join(result.problems()[:3]) or result.first_error_line()
                     raise PrepareFailed(f"preparing the project failed: {problems}")
+            stand_ins = _stand_in_views(cursor, products)
+            if stand_ins:
+                # staging views made before their raw tables existed read an empty stand-in
+                # (macro raw_source): made again, they read the tables the load has since created
+                result = worker.run(["run", "--select", *stand_ins], run_dir / "views")
+                if not result.ok:
+                    raise PrepareFailed(f"rebuilding {', '.join(stand_ins)} failed: {result.first_error_line()}")
             if missing_marts:
                 # a windowed build of a missing model creates it with the window's rows: none here
                 # (dbt's --empty cannot be used: its limit-0 subqueries break `ref(...) as alias`)
@@ -67,6 +74,26 @@ def ensure_relations(
                     raise PrepareFailed(f"creating the marts failed: {result.first_error_line()}")
     finally:
         conn.close()  # releases the lock
+
+
+def _stand_in_views(cursor, products: Sequence[str] | None) -> list[str]:
+    """The Open-Meteo staging views of ``products`` that do not read their raw table although it
+    exists now."""
+    views = []
+    for product in OPENMETEO_PRODUCTS if products is None else [p for p in products if p in OPENMETEO_PRODUCTS]:
+        source, view = product_source(product), f"stg_openmeteo__{product}"
+        if not db.relation_exists(cursor, source.raw_schema, product) or not db.relation_exists(
+            cursor, "staging", view
+        ):
+            continue
+        cursor.execute(
+            "select count(*) from information_schema.view_table_usage where view_schema = 'staging'"
+            " and view_name = %s and table_schema = %s and table_name = %s",
+            (view, source.raw_schema, product),
+        )
+        if not cursor.fetchone()[0]:
+            views.append(view)
+    return views
 
 
 def build_window(
