@@ -12,7 +12,7 @@ with
 hours as (
 
     -- the hours of the days this build recomputes (whole UTC days)
-    select * from {{ rows_in_scope(ref('fct_hourly_location_weather'), plan) }} as hourly
+    select hourly.* from {{ rows_in_scope(ref('fct_hourly_location_weather'), plan) }} as hourly
 
 ),
 
