@@ -22,6 +22,7 @@ WINDOW_VARS = {
     "end_date": "2021-04-01",
     "products": ["wind"],
     "stations": [1975],
+    "locations": [1],
     "audit_schema": "audit_r0_b0",
 }
 #: what the parse decides about a node (compiled SQL and timestamps are not decided at parse time)
