@@ -125,12 +125,17 @@ def pipeline_name(connection: db.ConnectionSettings, source: str = PIPELINE_NAME
     return f"{source}_{db.warehouse_id(connection).replace('-', '')[:8]}"
 
 
-def make_pipeline(connection: db.ConnectionSettings, folder: str | Path | None = None) -> dlt.Pipeline:
-    """The DWD pipeline of this warehouse, writing to its ``raw_dwd`` dataset."""
+def make_pipeline(
+    connection: db.ConnectionSettings,
+    folder: str | Path | None = None,
+    source: str = PIPELINE_NAME,
+    dataset: str = DATASET_NAME,
+) -> dlt.Pipeline:
+    """This warehouse's pipeline of ``source`` (default DWD's), writing to its ``dataset``."""
     return dlt.pipeline(
-        pipeline_name=pipeline_name(connection),
+        pipeline_name=pipeline_name(connection, source),
         destination=dlt.destinations.postgres(credentials=connection.dlt_credentials),
-        dataset_name=DATASET_NAME,
+        dataset_name=dataset,
         pipelines_dir=str(folder or db.pipelines_dir()),
     )
 

@@ -30,7 +30,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from weatherinsight import db
-from weatherinsight.dwd.service import pipeline_name, state_from_warehouse
+from weatherinsight.dwd.service import make_pipeline, state_from_warehouse
 from weatherinsight.dwd.settings import source_config
 from weatherinsight.errors import RequestError
 from weatherinsight.openmeteo.limiter import CallLimiter
@@ -619,15 +619,6 @@ def openmeteo_chunk(answers: Sequence[Answer], checkpoints: Sequence[dict]) -> l
     return [dlt.resource([table], name=name, write_disposition="append") for name, table in tables.items()]
 
 
-def make_pipeline(connection: db.ConnectionSettings, folder: str | Path | None = None) -> dlt.Pipeline:
-    return dlt.pipeline(
-        pipeline_name=pipeline_name(connection, PIPELINE_NAME),
-        destination=dlt.destinations.postgres(credentials=connection.dlt_credentials),
-        dataset_name=DATASET_NAME,
-        pipelines_dir=str(folder or db.pipelines_dir()),
-    )
-
-
 def _record(outcome: LocationOutcome, answer: Answer) -> None:
     outcome.requests += answer.attempts
     outcome.weighted += answer.attempts * answer.batch.weight
@@ -709,14 +700,13 @@ def load_openmeteo(
         raise OpenMeteoRequestError(f"--rate-limit must be at least 1 call a minute, not {rate_limit}")
     check_window(start, end, apis)
     chosen = parse_locations(location_ids, apis, configured_locations())
-    wanted = {api: parse_variables(variables, api) for api in apis} if variables else None
     if variables and len(apis) > 1:
         raise OpenMeteoRequestError("--variables names one API's variables: give one --api with it")
-    wanted = wanted or {api: parse_variables(None, api) for api in apis}
+    wanted = {api: parse_variables(variables, api) for api in apis}
     db.connect(connection).close()
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     with db.advisory_lock(connection, LOAD_LOCK, on_wait=lambda: log.warning("waiting for another Open-Meteo load")):
-        pipeline = make_pipeline(connection, pipelines_dir)
+        pipeline = make_pipeline(connection, pipelines_dir, PIPELINE_NAME, DATASET_NAME)
         if not dry_run:
             pipeline = state_from_warehouse(pipeline)
         if reset_failed:
