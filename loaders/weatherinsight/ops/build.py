@@ -76,20 +76,24 @@ def ensure_relations(
         conn.close()  # releases the lock
 
 
+#: read models over the ledger, which a backfill creates (``ops.backfill_windows``) before it prepares
+LEDGER_VIEWS = (("ops", "dataset_versions", "ops", "backfill_windows"),)
+
+
 def _stand_in_views(cursor, products: Sequence[str] | None) -> list[str]:
-    """The Open-Meteo staging views of ``products`` that do not read their raw table although it
-    exists now."""
-    views = []
+    """The views (Open-Meteo staging views of ``products``, the ledger's read models) that read an
+    empty stand-in (macro raw_source) although the table they read exists now."""
+    candidates = list(LEDGER_VIEWS)
     for product in OPENMETEO_PRODUCTS if products is None else [p for p in products if p in OPENMETEO_PRODUCTS]:
-        source, view = product_source(product), f"stg_openmeteo__{product}"
-        if not db.relation_exists(cursor, source.raw_schema, product) or not db.relation_exists(
-            cursor, "staging", view
-        ):
+        candidates.append(("staging", f"stg_openmeteo__{product}", product_source(product).raw_schema, product))
+    views = []
+    for view_schema, view, table_schema, table in candidates:
+        if not db.relation_exists(cursor, table_schema, table) or not db.relation_exists(cursor, view_schema, view):
             continue
         cursor.execute(
-            "select count(*) from information_schema.view_table_usage where view_schema = 'staging'"
+            "select count(*) from information_schema.view_table_usage where view_schema = %s"
             " and view_name = %s and table_schema = %s and table_name = %s",
-            (view, source.raw_schema, product),
+            (view_schema, view, table_schema, table),
         )
         if not cursor.fetchone()[0]:
             views.append(view)
