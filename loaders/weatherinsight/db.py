@@ -15,7 +15,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -48,6 +48,8 @@ class ConnectionSettings:
     password: str
     database: str
     embedded: bool
+    #: libpq startup options (``-c name=value …``) for every session, e.g. a role and read-only transactions
+    options: str = ""
 
     def env(self) -> dict[str, str]:
         """The libpq variables that point psql, dbt and dlt at this server."""
@@ -60,7 +62,10 @@ class ConnectionSettings:
         }
 
     def with_database(self, database: str) -> ConnectionSettings:
-        return ConnectionSettings(self.host, self.port, self.user, self.password, database, self.embedded)
+        return replace(self, database=database)
+
+    def with_options(self, options: str) -> ConnectionSettings:
+        return replace(self, options=options)
 
     @property
     def dlt_credentials(self) -> str:
@@ -205,6 +210,7 @@ def connect(connection: ConnectionSettings, database: str | None = None):
             password=connection.password or None,
             dbname=database or connection.database,
             connect_timeout=10,
+            options=connection.options or None,
         )
     except psycopg2.OperationalError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

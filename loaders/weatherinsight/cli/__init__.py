@@ -27,6 +27,7 @@ COMMANDS = {
     "status": ("report_commands", "status_command"),
     "validate": ("report_commands", "validate_command"),
     "doctor": ("report_commands", "doctor_command"),
+    "serve": ("serve_command", "serve_command"),
     "standin": ("standin_command", "standin_group"),
 }
 
