@@ -220,6 +220,12 @@ def _execute(request: Request) -> None:
 @base_url_option
 @click.option("--no-load", is_flag=True, help="Build from raw as loaded; fetch nothing.")
 @click.option(
+    "--backup",
+    "backup_first",
+    is_flag=True,
+    help="Back up the whole warehouse (`db backup`, into backups/) before loading or publishing anything.",
+)
+@click.option(
     "--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy window (default: refuse)."
 )
 @user_errors(BackfillFailed, WindowBusy, SourceUnreachable)
@@ -236,6 +242,7 @@ def run_command(
     dry_run: bool,
     base_url: str,
     no_load: bool,
+    backup_first: bool,
     wait: float,
 ) -> None:
     """Load raw for the range, then build, test and publish each window that is not complete.
@@ -261,6 +268,15 @@ def run_command(
     if dry_run:
         _show_plan(request)
         return
+    if backup_first:
+        from weatherinsight.ops.backup import BackupError, backup
+
+        connection = db.resolve(start=True)
+        try:
+            path, size, seconds = backup(connection)
+        except BackupError as error:
+            raise click.ClickException(f"{error}; nothing was run") from error
+        click.echo(f"backed up {connection.database} to {path} ({size / 1e6:,.1f} MB in {seconds:.1f} s)")
     _execute(request)
 
 

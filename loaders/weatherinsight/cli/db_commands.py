@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from weatherinsight import db
@@ -76,3 +78,55 @@ def env() -> None:
     Starts the embedded server when needed. Example: eval "$(weatherinsight db env)"
     """
     click.echo(db.export_lines(db.resolve(start=True)))
+
+
+@db_group.command("backup")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@user_errors(OSError)
+def backup(file: Path | None) -> None:
+    """Dump the whole warehouse (marts, raw, reference data, ledger, loader state) to FILE.
+
+    Custom format, compressed, made with the pg_dump that matches the server (the embedded server's
+    own). Default FILE: backups/<database>-<UTC time>.dump in the checkout. Never overwrites a file.
+
+    Example: weatherinsight db backup backups/before-backfill.dump
+    """
+    from weatherinsight.ops.backup import BackupError
+    from weatherinsight.ops.backup import backup as dump
+
+    connection = db.resolve(start=True)
+    try:
+        path, size, seconds = dump(connection, file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"backed up {connection.database} to {path} ({size / 1e6:,.1f} MB in {seconds:.1f} s)")
+
+
+@db_group.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--into", "into", help="Database to restore into (default: the configured one).")
+@click.option("--replace", is_flag=True, help="Replace an existing database (it is kept, renamed aside).")
+@user_errors(OSError)
+def restore(file: Path, into: str | None, replace: bool) -> None:
+    """Restore a dump made by `db backup` into a database that does not exist yet (or --replace one).
+
+    The dump is restored into a new database first; only once that succeeded does it take the
+    target's name, so a corrupt dump or a failed restore leaves the current warehouse untouched.
+    A replaced database is renamed aside (<name>__replaced_<time>), not dropped.
+
+    \b
+    Example:
+      weatherinsight db restore backups/before-backfill.dump --replace
+      weatherinsight db restore backups/before-backfill.dump --into weatherinsight_yesterday
+    """
+    from weatherinsight.ops.backup import BackupError
+    from weatherinsight.ops.backup import restore as load
+
+    connection = db.resolve(start=True)
+    try:
+        target, aside, seconds = load(connection, file, into, replace)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"restored {file} into {target} in {seconds:.1f} s")
+    if aside:
+        click.echo(f"the database it replaced is kept as {aside} (drop it when done: dropdb {aside})")
