@@ -81,7 +81,12 @@ def _print_matrix(result: status.Coverage) -> None:
 @click.option("--stations", default="", help="Only these stations (comma-separated ids).")
 @click.option("--locations", default="", help="Only these Open-Meteo locations (comma-separated ids).")
 @click.option("--by-station", is_flag=True, help="One column per station (or location) instead of per product.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML page.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML page: the backfill runs as charts, and the coverage matrix.",
+)
 @user_errors()
 def status_command(
     start: date | None,
@@ -108,8 +113,10 @@ def status_command(
     )
     _print_matrix(result)
     if html_path:
-        html_path.write_text(status.coverage_html(result), encoding="utf-8")
-        report.print(f"wrote {html_path}")
+        from weatherinsight.ops import monitor
+
+        html_path.write_text(monitor.page(result, monitor.recent_runs(connection)), encoding="utf-8")
+        report.print(f"wrote {html_path} (backfill runs as charts, and the coverage matrix)")
 
 
 @click.command("validate")

@@ -218,8 +218,9 @@ def quarter_label(quarter: Window) -> str:
     return f"{quarter.start.year}-Q{(quarter.start.month - 1) // 3 + 1}"
 
 
-def coverage_html(result: Coverage) -> str:
-    """A self-contained HTML page: one row of coloured quarter cells per product (and station)."""
+def coverage_section(result: Coverage) -> tuple[str, str]:
+    """The coverage matrix as HTML: (its CSS, a section with one row of coloured quarter cells per
+    product and station)."""
     rows: dict[tuple[str, int | None], list[Cell]] = {}
     for cell in result.cells:
         rows.setdefault((cell.product, cell.station), []).append(cell)
@@ -240,22 +241,20 @@ def coverage_html(result: Coverage) -> str:
         body.append(f"<tr><th class='name'>{name}</th>{''.join(tds)}</tr>")
     legend = "".join(f'<span><i class="{state}"></i>{state}</span>' for state in STATES)
     styles = "".join(f".{state}{{background:{colour}}}" for state, colour in COLOURS.items())
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>WeatherInsight coverage</title>
-<style>
-body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}
-table{{border-collapse:separate;border-spacing:2px}}
-td{{width:10px;height:18px;padding:0}}
-th{{font-weight:normal;font-size:11px;color:#555;text-align:left}}
-th.name{{padding-right:1em;white-space:nowrap}}
+    css = f"""
+table.coverage{{border-collapse:separate;border-spacing:2px}}
+table.coverage td{{width:10px;height:18px;padding:0}}
+table.coverage th{{font-weight:normal;font-size:11px;color:#555;text-align:left}}
+table.coverage th.name{{padding-right:1em;white-space:nowrap}}
 .legend span{{margin-right:1.2em}} .legend i{{display:inline-block;width:12px;height:12px;margin-right:4px}}
 {styles}
-</style></head><body>
-<h1>Coverage by product and quarter</h1>
-<p>{result.start} to {result.end} (UTC). Each cell is one quarter; hover for row counts.
-States compare raw DWD deliveries with the published hourly facts and the backfill ledger.</p>
-<p class="legend">{legend}</p>
-<table><tr><th></th>{header}</tr>
-{"".join(body)}
-</table></body></html>
 """
+    section = f"""<section id="coverage">
+<h2>Coverage by product and quarter</h2>
+<p>{result.start} to {result.end} (UTC). Each cell is one quarter; hover for row counts.
+States compare raw deliveries with every published layer and the backfill ledger.</p>
+<p class="legend">{legend}</p>
+<table class="coverage"><tr><th></th>{header}</tr>
+{"".join(body)}
+</table></section>"""
+    return css, section
