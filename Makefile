@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint pytest bench docs db-up db-down clean
+.PHONY: install browser demo test lint pytest bench docs db-up db-down clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,16 @@ install: $(INSTALLED) ## create .venv and install the project with its dev tools
 demo: install ## embedded PostgreSQL + local DWD mirror -> dlt load -> dbt build -> a mart table
 	bash scripts/demo.sh
 
-test: install lint pytest ## ruff, sqlfluff (dbt templater) and pytest (loaders, CLI, real dbt builds)
+test: install browser lint pytest ## ruff, sqlfluff (dbt templater) and pytest (loaders, CLI, real dbt builds)
+
+# the monitoring page's test renders it in a real headless Chromium: Debian's package, installed
+# when missing (as root, or through sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
 lint: install
 	$(BIN)/ruff check loaders tests bench scripts
