@@ -38,6 +38,9 @@ $BIN/weatherinsight load openmeteo --api weather,air-quality --start 2022-01-01 
 echo "== dbt build"
 $BIN/dbt build --quiet
 
+echo "== 2021 precipitation reprocessed window by window (audit, publish, ledger): weatherinsight backfill"
+$BIN/weatherinsight backfill run --no-load --force --products precipitation --start 2021-01-01 --end 2022-01-01
+
 echo "== marts.quarterly_temperature_features (newest quarters)"
 $BIN/weatherinsight show quarterly_temperature_features --limit 8 \
     --columns station_id,year,quarter,observation_count,expected_hours,coverage_ratio,temperature_c_mean,temperature_c_min,temperature_c_max,temperature_c_stddev,relative_humidity_pct_mean
@@ -47,3 +50,5 @@ $BIN/weatherinsight show quarterly_air_quality_features --location 2 --limit 4 \
     --columns location_id,year,quarter,observation_count,coverage_ratio,pm2_5_ugm3_mean,pm2_5_ugm3_p95,pm2_5_hours_above_who,no2_ugm3_mean,european_aqi_max
 
 echo "demo done in $(( $(date +%s) - started )) s; explore with: eval \"\$($BIN/weatherinsight db env)\" && $BIN/dbt docs generate && $BIN/dbt docs serve"
+echo "serve it: $BIN/weatherinsight serve --port 8000 (then curl 'http://127.0.0.1:8000/api/v1/features/temperature?year=2021&quarter=1&limit=5');"
+echo "watch it: $BIN/weatherinsight status --html status.html"

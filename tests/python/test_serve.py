@@ -353,8 +353,13 @@ def test_the_readme_recovery_procedure_restores_the_backup_and_replays_what_it_l
         assert backup.returncode == 0, backup.stderr
         assert (tmp_path / "backups" / "weatherinsight.dump").stat().st_size > 100_000
         # work done after the backup, then the disaster
-        second_half = run_cli("backfill", "run", "--products", PRODUCT, *YEAR_2021, env=env)
+        second_half = run_cli(
+            "backfill", "run", "--backup", "--products", PRODUCT, *YEAR_2021,
+            env={**env, "WEATHERINSIGHT_BACKUP_DIR": str(tmp_path / "before-run")},
+        )  # fmt: skip
         assert second_half.returncode == 0, second_half.stderr[-2000:]
+        taken = list((tmp_path / "before-run").glob("weatherinsight_recovery-*.dump"))
+        assert len(taken) == 1 and f"backed up weatherinsight_recovery to {taken[0]}" in second_half.stdout
         before = mart_checksums(database)
         assert before == mart_checksums(warehouse.database)
         execute(database, "drop table marts.quarterly_precipitation_features; delete from marts.fct_daily_weather")
