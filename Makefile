@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser demo test lint pytest bench docs db-up db-down clean
+.PHONY: install browser demo test lint pytest bench bench-serve docs db-up db-down clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ pytest: install
 
 bench: install ## benchmarks: loader vs COPY, windowed rebuilds, dbt overhead, SQLMesh and wetterdienst (~20 min)
 	$(BIN)/python bench/run.py
+
+bench-serve: install ## API latency at 20 concurrent clients, backup and restore times (after `make demo`)
+	$(BIN)/python bench/serve.py
 
 docs: install ## build the dbt docs site (then: weatherinsight dbt docs serve)
 	$(BIN)/weatherinsight dbt docs generate
