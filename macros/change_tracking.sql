@@ -273,7 +273,9 @@
         {%- endif -%}
         {{ return({'mode': mode, 'grain': grain, 'ranges': ranges, 'absorbs': []}) }}
     {%- endif -%}
-    {%- set tracked = adapter.get_relation(this.database, 'ops', 'processed_changes') is not none -%}
+    {#- asked of the database, not of dbt's relation cache: the cache of the `ops` schema (where
+        models/ops build) was filled before on-run-start created the change-tracking tables -#}
+    {%- set tracked = run_query("select to_regclass('ops.processed_changes') is not null").columns[0].values()[0] -%}
     {%- if not tracked -%}
         {#- change tracking not set up (a linter compiling): a plain build would redo everything -#}
         {%- if mode == 'plain' -%}
