@@ -81,6 +81,8 @@ def _print_matrix(result: status.Coverage) -> None:
 @click.option("--stations", default="", help="Only these stations (comma-separated ids).")
 @click.option("--locations", default="", help="Only these Open-Meteo locations (comma-separated ids).")
 @click.option("--by-station", is_flag=True, help="One column per station (or location) instead of per product.")
+@click.option("--by-day", is_flag=True, help="Gaps per day of one --station: hours per product, where each gap lies.")
+@click.option("--station", type=click.IntRange(1, 99_999), help="The station of --by-day.")
 @click.option(
     "--html",
     "html_path",
@@ -95,16 +97,27 @@ def status_command(
     stations: str,
     locations: str,
     by_station: bool,
+    by_day: bool,
+    station: int | None,
     html_path: Path | None,
 ) -> None:
     """Coverage matrix product × quarter: complete, partial, missing, stale, failed — with row counts.
 
     Every published layer counts (hourly fact, daily fact, quarterly mart); a quarter the delivered
-    files cover without a row is a gap at the source (empty).
+    files cover without a row is a gap at the source (empty). With --by-day --station ID: per day
+    and DWD product the published and expected hours, and each missing hour as a gap at the source
+    (no delivery has it) or in the warehouse (raw has it, the published hourly fact does not).
 
+    \b
     Example: weatherinsight status --start 2018-01-01 --end 2021-04-01 --html coverage.html
+             weatherinsight status --by-day --station 1975 --start 2021-03-01 --end 2021-04-01
     """
     connection = db.resolve(start=True)
+    if by_day or station is not None:
+        if not (by_day and station is not None):
+            raise click.UsageError("--by-day and --station go together: gaps per day of one station")
+        _print_days(connection, station, start, end, products, html_path)
+        return
     chosen_stations = sorted(parse_stations(stations) or []) or None
     names, start, end = _scope(products, start, end, connection)
     chosen_locations = parse_location_ids(locations)
@@ -117,6 +130,66 @@ def status_command(
 
         html_path.write_text(monitor.page(result, monitor.recent_runs(connection)), encoding="utf-8")
         report.print(f"wrote {html_path} (backfill runs as charts, and the coverage matrix)")
+
+
+def _print_days(
+    connection: db.ConnectionSettings,
+    station: int,
+    start: date | None,
+    end: date | None,
+    products: str,
+    html_path: Path | None,
+) -> None:
+    from datetime import timedelta
+
+    from weatherinsight.ops import gaps
+    from weatherinsight.ops.sources import OPENMETEO_PRODUCTS
+
+    names = [name for name in parse_any_products(products) if name not in OPENMETEO_PRODUCTS]
+    if start is None or end is None:
+        span = gaps.station_days(connection, station, names)
+        if span is None:
+            raise click.ClickException(f"no deliveries for station {station} ({', '.join(names)})")
+        end = end or span[1]
+        start = start or max(span[0], end - timedelta(days=31))
+    if end <= start:
+        raise BackfillRequestError(f"--end {end} is not after --start {start}")
+    if (end - start).days > 3660:
+        raise BackfillRequestError("--by-day covers at most ten years at a time")
+    days = gaps.daily_gaps(connection, station, start, end, names)
+    shown = list(dict.fromkeys(item.product for item in days if item.expected))
+    table = Table(title=f"station {station}: published / expected hours per UTC day, {start} – {end}")
+    table.add_column("day")
+    for product in shown:
+        table.add_column(product, justify="right")
+    marks = {"complete": "", "source": " [dim]src[/]", "warehouse": " [red]wh[/]", "none": ""}
+    by_day: dict[date, dict[str, gaps.DayGaps]] = {}
+    for item in days:
+        by_day.setdefault(item.day, {})[item.product] = item
+    for day in sorted(by_day):
+        cells = []
+        for product in shown:
+            item = by_day[day].get(product)
+            cells.append(f"{item.observed}/{item.expected}{marks[item.state]}" if item and item.expected else "")
+        table.add_row(str(day), *cells)
+    report.print(table)
+    listed = [item for item in days if item.source_gaps or item.warehouse_gaps]
+    for item in listed[:200]:
+        where = []
+        if item.source_gaps:
+            where.append(f"at the source {gaps.hour_ranges(item.source_gaps)}")
+        if item.warehouse_gaps:
+            where.append(f"in the warehouse {gaps.hour_ranges(item.warehouse_gaps)}")
+        report.print(f"{item.day} {item.product}: missing {'; '.join(where)} (UTC hours)")
+    source = sum(len(item.source_gaps) for item in days)
+    warehouse = sum(len(item.warehouse_gaps) for item in days)
+    report.print(
+        f"{source:,} hours missing at the source, {warehouse:,} in the warehouse"
+        + (" (a build publishes them: weatherinsight backfill run …)" if warehouse else "")
+    )
+    if html_path:
+        html_path.write_text(gaps.gaps_html(station, start, end, days), encoding="utf-8")
+        report.print(f"wrote {html_path}")
 
 
 @click.command("validate")
