@@ -24,9 +24,11 @@ COMMANDS = {
     "dbt": ("dbt_command", "dbt_command"),
     "show": ("show_command", "show_command"),
     "backfill": ("backfill_commands", "backfill_group"),
+    "update": ("update_command", "update_command"),
     "status": ("report_commands", "status_command"),
     "validate": ("report_commands", "validate_command"),
     "doctor": ("report_commands", "doctor_command"),
+    "explain": ("explain_command", "explain_command"),
     "serve": ("serve_command", "serve_command"),
     "standin": ("standin_command", "standin_group"),
 }

@@ -1,0 +1,78 @@
+"""``weatherinsight explain``: the provenance of one quarterly mart row (:mod:`weatherinsight.ops.explain`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.table import Table
+
+from weatherinsight import db
+from weatherinsight.cli.common import report, user_errors
+
+
+@click.command("explain")
+@click.argument("mart")
+@click.option("--station", type=click.IntRange(1, 99_999), required=True, help="DWD station id.")
+@click.option("--year", type=click.IntRange(1800, 2200), required=True, help="Calendar year (UTC).")
+@click.option("--quarter", type=click.IntRange(1, 4), required=True, help="Quarter of the year, 1-4.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@user_errors()
+def explain_command(mart: str, station: int, year: int, quarter: int, as_json: bool) -> None:
+    """Where a quarterly mart value came from: the deliveries behind the row, what each won and lost.
+
+    MART is a quarterly mart (quarterly_temperature_features) or its product name (temperature).
+    Per delivery and quality level: source file, release, DWD's version stamp, hours delivered, won
+    (with a value, as observation_count counts them) and lost to a better delivery; then missing
+    hours, quarantined rows and the run that published the row. Exit 1 when the row does not exist
+    (naming the nearest quarters), 2 for an unknown mart or station.
+
+    Example: weatherinsight explain quarterly_temperature_features --station 44 --year 2021 --quarter 3
+    """
+    from weatherinsight.ops.explain import ExplainError, explain
+
+    connection = db.resolve(start=True)
+    try:
+        found = explain(connection, mart, station, year, quarter)
+    except ExplainError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(error.exit_code)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    report.print(
+        f"{found['mart']} station {station} {year}-Q{quarter}: {found['observation_count']:,} of "
+        f"{found['expected_hours']:,} hours with {found['measure']} ({found['missing_hours']:,} missing)"
+    )
+    table = Table(title="deliveries behind the row (hours in the quarter)")
+    for column in ("source file", "release", "version stamp", "quality", "delivered", "won", "lost"):
+        table.add_column(column, justify="right" if column in ("delivered", "won", "lost", "quality") else "left")
+    for item in found["deliveries"]:
+        table.add_row(
+            item["source_file"],
+            item["release"],
+            item["version_stamp"] or "",
+            str(item["quality_level"]),
+            f"{item['raw_hours']:,}",
+            f"{item['winning_hours']:,}"
+            + (f" (+{item['winning_hours_without_value']} empty)" if item["winning_hours_without_value"] else ""),
+            f"{item['lost_hours']:,}",
+        )
+    report.print(table)
+    quarantined = found["quarantined_rows"]
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in quarantined["reasons"].items())
+    report.print(
+        f"quarantined: {quarantined['rows']} rows, {quarantined['whole_files']} whole files"
+        + (f" ({reasons})" if reasons else "")
+    )
+    published = found["published_by"]
+    if published is None:
+        report.print("published by: no record (built before change tracking existed)")
+    elif published["kind"] == "backfill":
+        report.print(
+            f"published by: backfill run {published['run_id']}, window {published['window']},"
+            f" at {published['published_at']}"
+        )
+    else:
+        report.print(f"published by: dbt build {published['dbt_invocation_id']} at {published['published_at']}")

@@ -1,0 +1,292 @@
+"""``weatherinsight explain MART --station ID --year Y --quarter Q``: where a quarterly mart row's
+number came from.
+
+For the row's station and quarter: every DWD delivery (archive) with rows there — its source file,
+release, DWD's version stamp (the file's modification time on the server), and per quality level
+the hours it delivered, the hours it won in the hourly fact (with a value of the mart's measure,
+as the row's ``observation_count`` counts them) and the hours it lost to a better delivery — then the
+hours missing, the rows quarantined for the station and quarter, and the run that published the
+row (a backfill window of the ledger, or a plain dbt build from change tracking). Read only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from psycopg2 import sql
+from psycopg2.extras import RealDictCursor
+
+from weatherinsight import db
+from weatherinsight.dwd.settings import DATASET_NAME as DWD_DATASET
+from weatherinsight.ops.catalogue import MARTS_SCHEMA, Catalogue, MartModel, load_catalogue
+from weatherinsight.ops.dbt import backfill_target
+
+
+class ExplainError(RuntimeError):
+    """One readable line; ``exit_code`` 1 (no such row) or 2 (unknown mart or station)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Mart:
+    model: MartModel
+    fact: MartModel
+    measure: str  # the hourly measure the row's observation_count counts
+
+
+def quarterly_marts(catalogue: Catalogue) -> dict[str, Mart]:
+    """The DWD quarterly marts by name, each with its hourly fact and main measure (from the
+    model's call of `quarterly_features(..., main_measure=...)` in the manifest)."""
+    import json
+
+    manifest = json.loads(backfill_target("manifest.json").read_text())
+    code = {node["name"]: node.get("raw_code", "") for node in manifest["nodes"].values()}
+    marts = {}
+    for model in catalogue.models.values():
+        if model.grain != "quarter" or model.key != "station_id":
+            continue
+        facts = [catalogue.models[p] for p in model.parents if p in catalogue.models]
+        measure = re.search(r"main_measure\s*=\s*['\"](\w+)['\"]", code.get(model.name, ""))
+        if len(facts) == 1 and measure:
+            marts[model.name] = Mart(model, facts[0], measure.group(1))
+    return marts
+
+
+def resolve_mart(marts: dict[str, Mart], name: str) -> Mart:
+    """``quarterly_temperature_features`` or the API's product name ``temperature``."""
+    for candidate in (name, f"quarterly_{name}_features"):
+        if candidate in marts:
+            return marts[candidate]
+    raise ExplainError(f"unknown mart {name!r} (known: {', '.join(sorted(marts))})", 2)
+
+
+def _exists(cursor, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists, on a dict cursor."""
+    cursor.execute("select to_regclass(%s) is not null as found", (f'"{schema}"."{table}"',))
+    return bool(cursor.fetchone()["found"])
+
+
+def _quarter_index(year: int, quarter: int) -> int:
+    return year * 4 + quarter - 1
+
+
+def explain(connection: db.ConnectionSettings, mart_name: str, station: int, year: int, quarter: int) -> dict:
+    """The provenance of one row, as a JSON-able dict (see the module's docstring)."""
+    mart = resolve_mart(quarterly_marts(load_catalogue(connection)), mart_name)
+    product = mart.fact.product
+    conn = db.connect(connection)
+    try:
+        with conn.cursor(cursor_factory=RealDictCursor) as cursor:
+            table = sql.Identifier(MARTS_SCHEMA, mart.model.name)
+            cursor.execute(sql.SQL("select year, quarter from {} where station_id = %s").format(table), (station,))
+            quarters = [(row["year"], row["quarter"]) for row in cursor.fetchall()]
+            if not quarters:
+                cursor.execute(
+                    "select 1 from marts.dim_station where station_id = %s"
+                    if _exists(cursor, MARTS_SCHEMA, "dim_station")
+                    else "select 1 where false",
+                    (station,),
+                )
+                known = cursor.fetchone() is not None
+                if not known:
+                    raise ExplainError(
+                        f"unknown station {station}: not in dim_station and no rows in {mart.model.name}", 2
+                    )
+                raise ExplainError(f"station {station} has no rows in {mart.model.name}", 1)
+            if (year, quarter) not in quarters:
+                target = _quarter_index(year, quarter)
+                nearest = sorted(quarters, key=lambda q: (abs(_quarter_index(*q) - target), q))[:3]
+                listed = ", ".join(f"{y}-Q{q}" for y, q in sorted(nearest))
+                raise ExplainError(
+                    f"no row of {mart.model.name} for station {station} in {year}-Q{quarter}; nearest: {listed}", 1
+                )
+            cursor.execute(
+                sql.SQL("select * from {} where station_id = %s and year = %s and quarter = %s").format(table),
+                (station, year, quarter),
+            )
+            row = cursor.fetchone()
+            start = row["quarter_start_at"]
+            end_month = start.month + 3
+            end = start.replace(year=start.year + (end_month > 12), month=(end_month - 1) % 12 + 1)
+            deliveries = _deliveries(cursor, product, mart, station, start, end)
+            quarantined = _quarantined(cursor, product, station, start, end)
+            published_by = _published_by(cursor, mart, product, station, start, end)
+    finally:
+        conn.close()
+    observation_count = int(row["observation_count"])
+    return {
+        "mart": mart.model.name,
+        "product": product,
+        "station_id": station,
+        "year": year,
+        "quarter": quarter,
+        "quarter_start_at": start.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "measure": mart.measure,
+        "observation_count": observation_count,
+        "expected_hours": int(row["expected_hours"]),
+        "missing_hours": int(row["expected_hours"]) - observation_count,
+        "deliveries": deliveries,
+        "quarantined_rows": quarantined,
+        "published_by": published_by,
+    }
+
+
+DELIVERIES_SQL = """
+with
+raw_rows as (
+    select raw.observed_at, raw.quality_level, deliveries.delivery_id, deliveries.source_file, deliveries.release,
+        deliveries.file_last_modified, deliveries._dlt_load_id
+    from {raw} as raw
+    inner join {deliveries} as deliveries
+        on deliveries.delivery_id = raw.delivery_id and deliveries._dlt_load_id = raw._dlt_load_id
+    where raw.station_id = %(station)s and raw.observed_at >= %(start)s and raw.observed_at < %(end)s
+        and deliveries.product = %(product)s
+),
+facts as (
+    select observed_at, source_file, cast(load_id as text) as load_id, {measure} is not null as has_value
+    from {fact}
+    where station_id = %(station)s and observed_at >= %(start)s and observed_at < %(end)s
+)
+select
+    raw_rows.source_file, raw_rows.release, raw_rows.file_last_modified, raw_rows.quality_level,
+    raw_rows.delivery_id, raw_rows._dlt_load_id as load_id,
+    count(*) as raw_hours,
+    count(*) filter (where won and facts.has_value) as winning_hours,
+    count(*) filter (where won and not facts.has_value) as winning_hours_without_value,
+    count(*) filter (where not won) as lost_hours
+from raw_rows
+left join facts on facts.observed_at = raw_rows.observed_at
+cross join lateral (
+    select coalesce(
+        facts.source_file = raw_rows.source_file
+        and cast(facts.load_id as numeric) = cast(raw_rows._dlt_load_id as numeric),
+        false
+    ) as won
+) as outcome
+group by 1, 2, 3, 4, 5, 6
+order by raw_rows.file_last_modified, raw_rows.source_file, raw_rows.quality_level
+"""
+
+
+def _deliveries(cursor, product: str, mart: Mart, station: int, start: datetime, end: datetime) -> list[dict]:
+    cursor.execute(
+        sql.SQL(DELIVERIES_SQL).format(
+            raw=sql.Identifier(DWD_DATASET, product),
+            deliveries=sql.Identifier(DWD_DATASET, "deliveries"),
+            fact=sql.Identifier(MARTS_SCHEMA, mart.fact.name),
+            measure=sql.Identifier(mart.measure),
+        ),
+        {"station": station, "start": start, "end": end, "product": product},
+    )
+    return [
+        {
+            "source_file": row["source_file"],
+            "release": row["release"],
+            "version_stamp": row["file_last_modified"].astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            if row["file_last_modified"]
+            else None,
+            "quality_level": row["quality_level"],
+            "delivery_id": row["delivery_id"],
+            "load_id": row["load_id"],
+            "raw_hours": row["raw_hours"],
+            "winning_hours": row["winning_hours"],
+            "winning_hours_without_value": row["winning_hours_without_value"],
+            "lost_hours": row["lost_hours"],
+        }
+        for row in cursor.fetchall()
+    ]
+
+
+def _quarantined(cursor, product: str, station: int, start: datetime, end: datetime) -> dict:
+    """Rows of the station's files quarantined whose MESS_DATUM lies in the quarter, and whole files."""
+    if not _exists(cursor, DWD_DATASET, "quarantine"):
+        return {"rows": 0, "whole_files": 0, "reasons": {}}
+    cursor.execute(
+        sql.SQL(
+            """
+            with
+            station_files as (
+                select distinct source_file from {deliveries} where product = %(product)s and station_id = %(station)s
+            ),
+            rejected as (
+                select quarantine.raw_line, quarantine.reason,
+                    case when split_part(quarantine.raw_line, ';', 2) ~ '^\\s*\\d{{10}}\\s*$'
+                        then to_timestamp(trim(split_part(quarantine.raw_line, ';', 2)), 'YYYYMMDDHH24')
+                            at time zone 'UTC'
+                    end as mess_datum,
+                    trim(split_part(quarantine.raw_line, ';', 1)) as station_field
+                from {quarantine} as quarantine
+                where quarantine.product = %(product)s
+                    and (quarantine.source_file in (select source_file from station_files)
+                        or quarantine.source_file like %(pattern)s)
+            )
+            select reason, count(*) filter (where raw_line is not null) as rows,
+                count(*) filter (where raw_line is null) as whole_files
+            from rejected
+            where raw_line is null
+                or (mess_datum >= %(start_utc)s and mess_datum < %(end_utc)s
+                    and (station_field = ''
+                        or station_field ~ '^\\d+$' and cast(station_field as integer) = %(station)s))
+            group by reason
+            """
+        ).format(
+            deliveries=sql.Identifier(DWD_DATASET, "deliveries"),
+            quarantine=sql.Identifier(DWD_DATASET, "quarantine"),
+        ),
+        {
+            "product": product,
+            "station": station,
+            "pattern": f"%\\_{station:05d}\\_%",
+            "start_utc": start.astimezone(timezone.utc).replace(tzinfo=None),
+            "end_utc": end.astimezone(timezone.utc).replace(tzinfo=None),
+        },
+    )
+    rows = cursor.fetchall()
+    return {
+        "rows": sum(row["rows"] for row in rows),
+        "whole_files": sum(row["whole_files"] for row in rows),
+        "reasons": {row["reason"]: row["rows"] + row["whole_files"] for row in rows},
+    }
+
+
+def _published_by(cursor, mart: Mart, product: str, station: int, start: datetime, end: datetime) -> dict | None:
+    """The latest publish of the row: a backfill window (ledger) or a dbt build (change tracking)."""
+    window = None
+    if _exists(cursor, "ops", "backfill_windows"):
+        cursor.execute(
+            "select run_id, window_id, window_start, window_end, finished_at, dbt_invocation_id"
+            " from ops.backfill_windows where layer = 'marts' and status = 'succeeded' and product = %s"
+            " and window_start < %s and window_end > %s and (stations is null or %s = any(stations))"
+            " order by finished_at desc limit 1",
+            (product, end.date(), start.date(), station),
+        )
+        window = cursor.fetchone()
+    change = None
+    if _exists(cursor, "ops", "model_changes"):
+        cursor.execute(
+            "select invocation_id, recorded_at from ops.model_changes where relation = %s"
+            " and range_start < %s and range_end > %s and (station_id is null or station_id = %s)"
+            " order by change_id desc limit 1",
+            (f"{MARTS_SCHEMA}.{mart.model.name}", end, start, station),
+        )
+        change = cursor.fetchone()
+    if window and (change is None or window["finished_at"] >= change["recorded_at"]):
+        return {
+            "kind": "backfill",
+            "run_id": window["run_id"],
+            "window_id": window["window_id"],
+            "window": f"{window['window_start']} – {window['window_end']}",
+            "published_at": window["finished_at"].astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "dbt_invocation_id": window["dbt_invocation_id"],
+        }
+    if change:
+        return {
+            "kind": "dbt build",
+            "dbt_invocation_id": change["invocation_id"],
+            "published_at": change["recorded_at"].astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        }
+    return None
