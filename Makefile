@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser demo test lint pytest bench bench-serve docs db-up db-down clean
+.PHONY: install browser demo test lint pytest bench bench-serve ci-state ci-slim docs db-up db-down clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ bench: install ## benchmarks: loader vs COPY, windowed rebuilds, dbt overhead, S
 
 bench-serve: install ## API latency at 20 concurrent clients, backup and restore times (after `make demo`)
 	$(BIN)/python bench/serve.py
+
+# slim CI: save the manifest of what the warehouse holds (run on main), then on a branch build and
+# test only what changed and its children, reading everything else from the warehouse (--defer)
+STATE ?= target/ci-state
+ci-state: install ## save this checkout's dbt manifest as the state slim CI compares with
+	eval "$$($(BIN)/weatherinsight db env)" && $(BIN)/dbt parse --quiet --target-path $(STATE)
+
+ci-slim: install ## build and test only what changed since STATE (default target/ci-state) and its children
+	@test -f $(STATE)/manifest.json || { echo "no $(STATE)/manifest.json: run 'make ci-state' on main first"; exit 2; }
+	eval "$$($(BIN)/weatherinsight db env)" && $(BIN)/dbt ls --selector slim_ci --state $(STATE) --resource-type model
+	eval "$$($(BIN)/weatherinsight db env)" && $(BIN)/dbt build --selector slim_ci --defer --state $(STATE)
 
 docs: install ## build the dbt docs site (then: weatherinsight dbt docs serve)
 	$(BIN)/weatherinsight dbt docs generate
