@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import io
 import json
 import os
 import shutil
@@ -14,8 +15,10 @@ import sys
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -111,6 +114,29 @@ class Mirror:
     def times_of(self, relative: str) -> list[float]:
         """When the server received each request for ``relative`` (monotonic seconds)."""
         return [at for path, at in self.request_times if path == "/" + HOURLY_PATH + relative]
+
+
+def republish(mirror: Mirror, archive: str, mess_datum: str, value: str, tmp: Path, field: int = 3) -> None:
+    """DWD republishes ``archive`` (a path under the hourly folder) with one field of one hour
+    changed: a new delivery, with a new modification time."""
+    source = mirror.hourly / archive
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            data = old.read(info)
+            if info.filename.startswith("produkt"):
+                lines = data.decode("latin-1").split("\n")
+                hits = [i for i, line in enumerate(lines) if f";{mess_datum};" in line]
+                assert len(hits) == 1
+                fields = lines[hits[0]].split(";")
+                fields[field] = value.rjust(len(fields[field]))
+                lines[hits[0]] = ";".join(fields)
+                data = "\n".join(lines).encode("latin-1")
+            info = zipfile.ZipInfo(info.filename, date_time=datetime.now().timetuple()[:6])
+            new.writestr(info, data)
+    replacement = tmp / f"republished-{Path(archive).name}"
+    replacement.write_bytes(buffer.getvalue())
+    mirror.replace(archive, replacement)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ hourly rows), backfilled by quarter over 2021."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import signal
@@ -14,7 +13,6 @@ import subprocess
 import time
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import pytest
 
 from weatherinsight import db
 
-from conftest import REPO, VENV_BIN, Mirror, cli_env, dbt_ok, execute, query, run_cli, table_checksum
+from conftest import REPO, VENV_BIN, Mirror, cli_env, dbt_ok, execute, query, republish, run_cli, table_checksum
 
 PRODUCT = "precipitation"
 ARCHIVE = "precipitation/recent/stundenwerte_RR_01975_akt.zip"
@@ -75,24 +73,7 @@ class Ops:
     def republish(self, mess_datum: str, value: str, field: int = 3) -> None:
         """DWD republishes the archive with one field of one hour changed (a new delivery): by default
         the precipitation amount, field 2 is the quality level."""
-        source = self.mirror.hourly / ARCHIVE
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(source) as old, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as new:
-            for info in old.infolist():
-                data = old.read(info)
-                if info.filename.startswith("produkt"):
-                    lines = data.decode("latin-1").split("\n")
-                    hits = [i for i, line in enumerate(lines) if f";{mess_datum};" in line]
-                    assert len(hits) == 1
-                    fields = lines[hits[0]].split(";")
-                    fields[field] = value.rjust(len(fields[field]))
-                    lines[hits[0]] = ";".join(fields)
-                    data = "\n".join(lines).encode("latin-1")
-                info = zipfile.ZipInfo(info.filename, date_time=datetime.now().timetuple()[:6])
-                new.writestr(info, data)
-        replacement = self.tmp / "republished.zip"
-        replacement.write_bytes(buffer.getvalue())
-        self.mirror.replace(ARCHIVE, replacement)
+        republish(self.mirror, ARCHIVE, mess_datum, value, self.tmp, field)
 
 
 @pytest.fixture

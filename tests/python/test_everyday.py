@@ -1,0 +1,328 @@
+"""The everyday run, as users and schedulers use it: `weatherinsight update` (twice, with a new
+delivery, with its exit codes), `status --by-day --station`, `explain` with its counts checked
+against raw, and slim CI's selection of a changed model and its children.
+
+One warehouse is made by the module's first `update` (the DWD sample mirror and the Open-Meteo
+stand-in on 127.0.0.1); tests that damage it work on a copy (CREATE DATABASE … TEMPLATE)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from weatherinsight import db
+from weatherinsight.openmeteo.standin import StandIn
+
+from conftest import (
+    REPO,
+    VENV_BIN,
+    Mirror,
+    cli_env,
+    execute,
+    query,
+    republish,
+    run_cli,
+    scratch_database,
+    serve_mirror,
+    table_checksum,
+)
+
+MARTS = (
+    "marts.fct_hourly_air_temperature",
+    "marts.fct_daily_weather",
+    "marts.quarterly_temperature_features",
+    "marts.quarterly_precipitation_features",
+    "marts.fct_hourly_location_weather",
+)
+TEMPERATURE_RECENT_44 = "air_temperature/recent/stundenwerte_TU_00044_akt.zip"
+PRECIPITATION_RECENT_44 = "precipitation/recent/stundenwerte_RR_00044_akt.zip"
+
+
+class Everyday:
+    def __init__(self, database: db.ConnectionSettings, tmp: Path, mirror: Mirror, openmeteo: str) -> None:
+        self.database = database
+        self.tmp = tmp
+        self.mirror = mirror
+        self.openmeteo = openmeteo
+
+    def env(self, database: db.ConnectionSettings | None = None, **extra: str) -> dict[str, str]:
+        return cli_env(
+            database or self.database,
+            WEATHERINSIGHT_PIPELINES_DIR=str(self.tmp / "pipelines"),
+            SOURCES__DWD_HOURLY__BASE_URL=self.mirror.base_url,
+            WEATHERINSIGHT_OPENMETEO_BASE_URL=self.openmeteo,
+            COLUMNS="200",
+            **extra,
+        )
+
+    def update(self, database: db.ConnectionSettings | None = None, **extra: str) -> subprocess.CompletedProcess:
+        return run_cli("update", env=self.env(database, **extra))
+
+    def copy(self, name: str) -> db.ConnectionSettings:
+        conn = db.connect(self.database, "postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f'drop database if exists "{name}" with (force)')
+                cursor.execute(f'create database "{name}" template "{self.database.database}"')
+        finally:
+            conn.close()
+        return self.database.with_database(name)
+
+
+@pytest.fixture(scope="module")
+def everyday(server: db.ConnectionSettings, tmp_path_factory) -> Iterator[Everyday]:
+    tmp = tmp_path_factory.mktemp("everyday")
+    with (
+        scratch_database(server, "wi_test_everyday") as database,
+        serve_mirror(tmp / "mirror") as mirror,
+        StandIn() as standin,
+    ):
+        made = Everyday(database, tmp, mirror, standin.base_url)
+        first = made.update()
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        yield made
+
+
+def runs(database: db.ConnectionSettings) -> list[tuple]:
+    return query(
+        database,
+        "select run_id, command, status, rows_loaded, rows_built, error from ops.backfill_runs order by run_id",
+    )
+
+
+def test_an_update_twice_loads_and_builds_nothing_the_second_time_and_a_new_delivery_once(everyday: Everyday) -> None:
+    database = everyday.copy("wi_test_everyday_twice")
+    try:
+        before = {table: table_checksum(database, table) for table in MARTS}
+        started = time.perf_counter()
+        second = everyday.update(database)
+        idle = time.perf_counter() - started
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert "build skipped: nothing new" in second.stdout
+        first_run, second_run = runs(database)
+        assert first_run[1:3] == ("update", "succeeded") and first_run[3] > 900_000 and first_run[4] > 0
+        assert second_run[1:5] == ("update", "succeeded", 0, 0)
+        assert {table: table_checksum(database, table) for table in MARTS} == before
+
+        # one new delivery: DWD republishes Großenkneten's recent archive with one hour corrected
+        hour = "2022-07-01 12:00:00+00"
+        old_value = query(
+            database,
+            "select temperature_c from marts.fct_hourly_air_temperature where station_id = 44 and observed_at = %s",
+            (hour,),
+        )[0][0]
+        republish(everyday.mirror, TEMPERATURE_RECENT_44, "2022070112", "  41.5", everyday.tmp, field=3)
+        started = time.perf_counter()
+        third = everyday.update(database)
+        delivery = time.perf_counter() - started
+        assert third.returncode == 0, third.stderr[-2000:]
+        third_run = runs(database)[-1]
+        assert third_run[2] == "succeeded" and third_run[3] == 13_200 and third_run[4] > 0
+        new = query(
+            database,
+            "select temperature_c from marts.fct_hourly_air_temperature where station_id = 44 and observed_at = %s",
+            (hour,),
+        )[0][0]
+        assert float(old_value) != 41.5 and float(new) == 41.5
+        quarter = query(
+            database,
+            "select temperature_c_max from marts.quarterly_temperature_features"
+            " where station_id = 44 and year = 2022 and quarter = 3",
+        )[0][0]
+        assert float(quarter) == 41.5  # the change reached the quarterly mart
+        # and the run after it has nothing to do again
+        assert "build skipped" in everyday.update(database).stdout
+        print(f"\nupdate with nothing new: {idle:.1f} s; with one new delivery: {delivery:.1f} s")
+        page = everyday.tmp / "status.html"
+        assert run_cli("status", "--html", str(page), env=everyday.env(database)).returncode == 0
+        assert page.read_text(encoding="utf-8").count("<td>update</td>") == 4  # the recent updates are listed
+    finally:
+        db.drop_database(database)
+
+
+def test_update_exit_codes_say_what_went_wrong_and_the_ledger_records_it(everyday: Everyday, tmp_path: Path) -> None:
+    database = everyday.copy("wi_test_everyday_codes")
+    try:
+        bad_config = everyday.update(database, UPDATE__DWD_PRODUCTS="snowfall")
+        assert bad_config.returncode == 2 and "unknown product 'snowfall'" in bad_config.stderr, bad_config.stderr
+        unreachable = run_cli("update", "--base-url", "http://127.0.0.1:9/", env=everyday.env(database))
+        assert unreachable.returncode == 3, unreachable.stderr
+        assert [line for line in unreachable.stderr.splitlines() if line.startswith("Error")] == [
+            unreachable.stderr.strip()
+        ] and "DWD unreachable" in unreachable.stderr
+        assert runs(database)[-1][2] == "failed" and "unreachable" in runs(database)[-1][5]
+        down = run_cli("update", env={**everyday.env(database), "PGHOST": "127.0.0.1", "PGPORT": "9"})
+        assert down.returncode == 3 and "cannot connect" in down.stderr, down.stderr
+        # a changed archive that cannot be fetched is a data problem: exit 1, the others loaded
+        republish(everyday.mirror, PRECIPITATION_RECENT_44, "2022070112", "  2.2", tmp_path, field=3)
+        everyday.mirror.fail(PRECIPITATION_RECENT_44)
+        try:
+            failing = everyday.update(database, SOURCES__DWD_HOURLY__HTTP_ATTEMPTS="2")
+        finally:
+            everyday.mirror.failing.clear()
+        assert failing.returncode == 1 and "could not be fetched" in failing.stderr, failing.stderr
+        assert runs(database)[-1][2] == "failed"
+        # two at once: the second waits for the first, then finds the archive loaded
+        env = everyday.env(database)
+        first = subprocess.Popen([str(VENV_BIN / "weatherinsight"), "update"], env=env, cwd=REPO, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        time.sleep(1.0)
+        second = run_cli("update", env=env)
+        out, err = first.communicate(timeout=600)
+        assert first.returncode == 0, err
+        assert second.returncode == 0, second.stderr
+        assert "waiting for it" in second.stdout or "waiting for it" in out
+        loaded = [row[3] for row in runs(database)[-2:]]
+        assert sorted(loaded)[0] == 0 and sorted(loaded)[1] > 0  # the delivery was loaded once
+    finally:
+        db.drop_database(database)
+
+
+def test_gaps_per_station_and_day_tell_the_source_from_the_warehouse(everyday: Everyday, tmp_path: Path) -> None:
+    database = everyday.copy("wi_test_everyday_gaps")
+    try:
+        # the warehouse loses three published hours of Hamburg's precipitation on 2021-03-02
+        removed = execute(
+            database,
+            "delete from marts.fct_hourly_precipitation where station_id = 1975"
+            " and observed_at in ('2021-03-02 10:00+00', '2021-03-02 11:00+00', '2021-03-02 12:00+00')",
+        )
+        assert removed == 3
+        page = tmp_path / "gaps.html"
+        result = run_cli(
+            "status", "--by-day", "--station", "1975", "--start", "2021-03-01", "--end", "2021-03-04",
+            "--html", str(page), env=everyday.env(database),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        # DWD's archive itself lacks 03:00 and 06:00 that day (a gap at the source)
+        expected_at_source = query(
+            database,
+            "select count(*) from generate_series('2021-03-02 00:00+00'::timestamptz, '2021-03-02 23:00+00', '1 hour')"
+            " as h"
+            " where not exists (select 1 from raw_dwd.precipitation r where r.station_id = 1975 and r.observed_at = h)",
+        )[0][0]
+        assert expected_at_source == 2
+        assert (
+            "2021-03-02 precipitation: missing at the source 03, 06; in the warehouse 10-12 (UTC hours)"
+            in result.stdout
+        )
+        assert "19/24 wh" in result.stdout  # 24 expected, 2 never delivered, 3 not published
+        assert "2 hours missing at the source, 3 in the warehouse" in result.stdout
+        text = page.read_text(encoding="utf-8")
+        assert 'class="warehouse"' in text and "in raw, not published: 10-12" in text
+        # usage: --by-day needs one station
+        assert run_cli("status", "--by-day", env=everyday.env(database)).returncode == 2
+    finally:
+        db.drop_database(database)
+
+
+def test_explain_lists_the_deliveries_behind_a_row_and_its_counts_add_up_against_raw(everyday: Everyday) -> None:
+    env = everyday.env()
+    result = run_cli(
+        "explain", "quarterly_temperature_features", "--station", "44", "--year", "2021", "--quarter", "3", "--json",
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    row = query(
+        everyday.database,
+        "select observation_count, expected_hours from marts.quarterly_temperature_features"
+        " where station_id = 44 and year = 2021 and quarter = 3",
+    )[0]
+    assert found["observation_count"] == row[0] and found["missing_hours"] == row[1] - row[0]
+    deliveries = found["deliveries"]
+    # the historical archive and the recent one overlap in 2021-Q3: one wins, the other loses
+    assert {item["release"] for item in deliveries} == {"historical", "recent"}
+    assert sum(item["winning_hours"] for item in deliveries) == found["observation_count"]
+    for item in deliveries:
+        assert {"source_file", "release", "quality_level", "winning_hours"} <= set(item)
+        raw_hours = query(
+            everyday.database,
+            "select count(*) from raw_dwd.air_temperature where station_id = 44 and delivery_id = %s"
+            " and _dlt_load_id = %s and quality_level is not distinct from %s"
+            " and observed_at >= '2021-07-01 00:00+00' and observed_at < '2021-10-01 00:00+00'",
+            (item["delivery_id"], item["load_id"], item["quality_level"]),
+        )[0][0]
+        assert item["raw_hours"] == raw_hours > 0
+        assert item["winning_hours"] + item["winning_hours_without_value"] + item["lost_hours"] == raw_hours
+    recent = next(item for item in deliveries if item["release"] == "recent")
+    assert recent["lost_hours"] > 0
+    # every hour the hourly fact holds was won by exactly one delivery listed
+    published = query(
+        everyday.database,
+        "select count(*) from marts.fct_hourly_air_temperature where station_id = 44"
+        " and observed_at >= '2021-07-01 00:00+00' and observed_at < '2021-10-01 00:00+00'",
+    )[0][0]
+    assert sum(item["winning_hours"] + item["winning_hours_without_value"] for item in deliveries) == published
+    assert found["published_by"]["kind"] == "dbt build"
+    table = run_cli("explain", "temperature", "--station", "44", "--year", "2021", "--quarter", "3", env=env)
+    assert table.returncode == 0 and "stundenwerte_TU_00044_akt.zip" in table.stdout
+
+    missing = run_cli("explain", "temperature", "--station", "44", "--year", "2040", "--quarter", "1", env=env)
+    assert missing.returncode == 1 and "nearest:" in missing.stderr, missing.stderr
+    assert (
+        run_cli("explain", "snowfall", "--station", "44", "--year", "2021", "--quarter", "3", env=env).returncode == 2
+    )
+    unknown = run_cli("explain", "temperature", "--station", "99998", "--year", "2021", "--quarter", "3", env=env)
+    assert unknown.returncode == 2 and "unknown station 99998" in unknown.stderr
+
+
+def test_slim_ci_selects_exactly_the_changed_model_and_its_children(tmp_path: Path) -> None:
+    """A scratch copy of the project: save its manifest as the state, edit one model, and the
+    `slim_ci` selector (what `make ci-slim` and the pull-request job build) picks that model and
+    everything downstream of it, nothing else."""
+    project = tmp_path / "project"
+    for part in (
+        "dbt_project.yml",
+        "profiles.yml",
+        "selectors.yml",
+        "models",
+        "macros",
+        "seeds",
+        "snapshots",
+        "tests/dbt",
+    ):
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, project / part)
+        else:
+            (project / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, project / part)
+    env = {**cli_env(db.from_env()), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+    def dbt(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(VENV_BIN / "dbt"), *arguments], cwd=project, env=env, capture_output=True, text=True, timeout=600
+        )
+
+    parsed = dbt("parse", "--target-path", str(tmp_path / "state"))
+    assert parsed.returncode == 0, parsed.stdout[-2000:]
+    unchanged = dbt("ls", "--selector", "slim_ci", "--state", str(tmp_path / "state"), "--resource-type", "model")
+    assert unchanged.returncode == 0 and "No nodes selected" in unchanged.stdout, unchanged.stdout[-2000:]
+
+    model = project / "models" / "marts" / "observations" / "fct_hourly_wind.sql"
+    model.write_text(model.read_text() + "\n-- reviewed: wind speeds are m/s\n")
+    listed = dbt(
+        "ls", "--selector", "slim_ci", "--state", str(tmp_path / "state"), "--resource-type", "model",
+        "--output", "name", "--quiet",
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stdout[-2000:]
+    selected = set(listed.stdout.split())
+    manifest = json.loads((tmp_path / "state" / "manifest.json").read_text())
+    children, frontier = set(), ["model.weatherinsight.fct_hourly_wind"]
+    while frontier:
+        node = frontier.pop()
+        for child in manifest["child_map"].get(node, []):
+            if child.startswith("model.") and child not in children:
+                children.add(child)
+                frontier.append(child)
+    expected = {"fct_hourly_wind"} | {child.split(".")[-1] for child in children}
+    assert selected == expected
+    assert {"fct_daily_weather", "quarterly_wind_features"} <= selected and "fct_hourly_pressure" not in selected
