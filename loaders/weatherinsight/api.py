@@ -440,7 +440,7 @@ def create_app(connection: db.ConnectionSettings, pool_size: int = 8) -> FastAPI
                 if await store.exists(cursor, "ops", "backfill_runs"):
                     await cursor.execute(
                         "select run_id, finished_at from ops.backfill_runs where status = 'succeeded'"
-                        " and command = 'run' order by finished_at desc limit 1"
+                        " and command in ('run', 'update') order by finished_at desc limit 1"
                     )
                     latest = await cursor.fetchone()
                 freshness = {}

@@ -24,6 +24,7 @@ from conftest import (
     VENV_BIN,
     Mirror,
     cli_env,
+    clone_database,
     execute,
     query,
     republish,
@@ -65,15 +66,7 @@ class Everyday:
         return run_cli("update", env=self.env(database, **extra))
 
     def copy(self, name: str) -> db.ConnectionSettings:
-        conn = db.connect(self.database, "postgres")
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(f'drop database if exists "{name}" with (force)')
-                cursor.execute(f'create database "{name}" template "{self.database.database}"')
-        finally:
-            conn.close()
-        return self.database.with_database(name)
+        return clone_database(self.database, name)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,18 @@ from test_docs import procedure_commands, run_as_written
 
 from weatherinsight import api, db
 
-from conftest import REPO, VENV_BIN, cli_env, execute, query, run_cli, scratch_database, serve_mirror, table_checksum
+from conftest import (
+    REPO,
+    VENV_BIN,
+    cli_env,
+    clone_database,
+    execute,
+    query,
+    run_cli,
+    scratch_database,
+    serve_mirror,
+    table_checksum,
+)
 
 PRODUCT = "precipitation"
 YEAR_2021 = ("--start", "2021-01-01", "--end", "2022-01-01")
@@ -52,22 +63,9 @@ class Warehouse:
         )
 
     def copy(self, name: str) -> db.ConnectionSettings:
-        """A copy of the backfilled warehouse (CREATE DATABASE … TEMPLATE), dropped by the caller."""
-        copy = self.database.with_database(name)
-        conn = db.connect(self.database, "postgres")
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(f'drop database if exists "{name}" with (force)')
-                # the module's API keeps pooled sessions on the template (its pool reconnects)
-                cursor.execute(
-                    "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
-                    (self.database.database,),
-                )
-                cursor.execute(f'create database "{name}" template "{self.database.database}"')
-        finally:
-            conn.close()
-        return copy
+        """A copy of the backfilled warehouse, dropped by the caller (the module's API keeps pooled
+        sessions on the template: they are ended, and its pool reconnects)."""
+        return clone_database(self.database, name)
 
 
 @pytest.fixture(scope="module")

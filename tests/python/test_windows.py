@@ -4,6 +4,8 @@ data, full-refresh equivalence). Hamburg's wind archives of 2021-08-27 and 2021-
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +16,20 @@ from weatherinsight import db
 from weatherinsight.dwd.settings import HOURLY_PATH
 from weatherinsight.ops.locks import writer_lock_name
 
-from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, cli_env, dbt_ok, load_ok, query, run_dbt, table_checksum
+from conftest import (
+    DELIVERIES,
+    SAMPLE_MIRROR,
+    Mirror,
+    cli_env,
+    clone_database,
+    dbt_ok,
+    load_ok,
+    query,
+    run_dbt,
+    scratch_database,
+    serve_mirror,
+    table_checksum,
+)
 
 OLDER = DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip"
 NEWER = SAMPLE_MIRROR / HOURLY_PATH / "wind/recent/stundenwerte_FF_01975_akt.zip"  # 2021-09-19
@@ -66,9 +81,39 @@ def warehouse(mirror, database, tmp_path) -> Warehouse:
     return Warehouse(database, mirror, tmp_path)
 
 
-def test_window_replaces_only_its_rows_and_drops_rows_gone_upstream(warehouse: Warehouse) -> None:
-    warehouse.load(NEWER)
-    warehouse.build()
+@pytest.fixture(scope="module")
+def built(server, tmp_path_factory) -> Iterator[dict[Path, db.ConnectionSettings]]:
+    """One warehouse per delivery, loaded and built once for the module (tests copy them)."""
+    tmp = tmp_path_factory.mktemp("windows_built")
+    templates = {}
+    with contextlib.ExitStack() as stack:
+        mirror = stack.enter_context(serve_mirror(tmp / "mirror"))
+        for name, delivery in (("newer", NEWER), ("older", OLDER)):
+            database = stack.enter_context(scratch_database(server, f"wi_test_windows_{name}"))
+            template = Warehouse(database, mirror, tmp / name)
+            template.load(delivery)
+            template.build()
+            templates[delivery] = database
+        yield templates
+
+
+def built_from(built, delivery: Path, mirror, database, tmp_path) -> Warehouse:
+    """A copy of the module's warehouse built from ``delivery`` (as `load` then `build` leave it)."""
+    return Warehouse(clone_database(built[delivery], database.database), mirror, tmp_path)
+
+
+@pytest.fixture
+def with_newer(built, mirror, database, tmp_path) -> Warehouse:
+    return built_from(built, NEWER, mirror, database, tmp_path)
+
+
+@pytest.fixture
+def with_older(built, mirror, database, tmp_path) -> Warehouse:
+    return built_from(built, OLDER, mirror, database, tmp_path)
+
+
+def test_window_replaces_only_its_rows_and_drops_rows_gone_upstream(with_newer: Warehouse) -> None:
+    warehouse = with_newer
     inside = "{column} >= '2021-01-01 00:00+00' and {column} < '2021-04-01 00:00+00'"
     outside_before = warehouse.checksums(where=inside)
     # a row vanishes upstream inside the window
@@ -89,27 +134,24 @@ def test_window_replaces_only_its_rows_and_drops_rows_gone_upstream(warehouse: W
     ) == [(2159,)]
 
 
-def test_quarterly_window_is_widened_and_logged(warehouse: Warehouse) -> None:
-    warehouse.load(NEWER)
-    warehouse.build()
+def test_quarterly_window_is_widened_and_logged(with_newer: Warehouse) -> None:
+    warehouse = with_newer
     before = warehouse.checksums(where="{column} >= '2021-01-01 00:00+00' and {column} < '2021-04-01 00:00+00'")
     output = warehouse.window("2021-02-10", "2021-02-20")
     assert "quarterly_wind_features: window widened to whole quarters [2021-01-01, 2021-04-01)" in output
     assert warehouse.checksums(where="{column} >= '2021-01-01 00:00+00' and {column} < '2021-04-01 00:00+00'") == before
 
 
-def test_same_window_twice_gives_identical_tables(warehouse: Warehouse) -> None:
-    warehouse.load(OLDER)
-    warehouse.build()
+def test_same_window_twice_gives_identical_tables(with_older: Warehouse) -> None:
+    warehouse = with_older
     warehouse.window("2020-07-01", "2021-01-01")
     once = warehouse.checksums()
     warehouse.window("2020-07-01", "2021-01-01")
     assert warehouse.checksums() == once
 
 
-def test_products_and_stations_vars_narrow_the_window(warehouse: Warehouse) -> None:
-    warehouse.load(NEWER)
-    warehouse.build()
+def test_products_and_stations_vars_narrow_the_window(with_newer: Warehouse) -> None:
+    warehouse = with_newer
     before = warehouse.checksums()
     output = warehouse.window("2021-01-01", "2021-04-01", products="[air_temperature]")
     assert "fct_hourly_wind: not in products air_temperature: nothing to build" in output
@@ -120,18 +162,16 @@ def test_products_and_stations_vars_narrow_the_window(warehouse: Warehouse) -> N
     assert warehouse.checksums() == before
 
 
-def test_window_outside_the_data_builds_nothing_and_says_so(warehouse: Warehouse) -> None:
-    warehouse.load(NEWER)
-    warehouse.build()
+def test_window_outside_the_data_builds_nothing_and_says_so(with_newer: Warehouse) -> None:
+    warehouse = with_newer
     before = warehouse.checksums()
     output = warehouse.window("1990-01-01", "1991-01-01")
     assert "window holds no data in the selected models: nothing was built" in output
     assert warehouse.checksums() == before
 
 
-def test_plain_build_catches_a_late_delivery_for_an_old_quarter(warehouse: Warehouse) -> None:
-    warehouse.load(OLDER)
-    warehouse.build()
+def test_plain_build_catches_a_late_delivery_for_an_old_quarter(with_older: Warehouse) -> None:
+    warehouse = with_older
     hourly_before = {
         row[0]: row[1:]
         for row in query(
@@ -165,9 +205,8 @@ def test_plain_build_catches_a_late_delivery_for_an_old_quarter(warehouse: Wareh
     assert [(quarter.year, quarter.month) for quarter in changed_quarters] == [(2021, 7)]
 
 
-def test_full_refresh_equals_windowed_builds_equals_plain_incremental(warehouse: Warehouse) -> None:
-    warehouse.load(OLDER)
-    warehouse.build()
+def test_full_refresh_equals_windowed_builds_equals_plain_incremental(with_older: Warehouse) -> None:
+    warehouse = with_older
     warehouse.load(NEWER)
     warehouse.build()
     plain = warehouse.checksums()
@@ -197,9 +236,8 @@ BAD_VARS = [
 ]
 
 
-def test_bad_window_vars_are_rejected_and_change_nothing(warehouse: Warehouse) -> None:
-    warehouse.load(NEWER)
-    warehouse.build()
+def test_bad_window_vars_are_rejected_and_change_nothing(with_newer: Warehouse) -> None:
+    warehouse = with_newer
     before = warehouse.checksums()
     for variables, message in BAD_VARS:
         result = run_dbt(
@@ -211,7 +249,7 @@ def test_bad_window_vars_are_rejected_and_change_nothing(warehouse: Warehouse) -
     assert warehouse.checksums() == before
 
 
-def test_a_second_writer_waits_for_the_first_instead_of_interleaving(warehouse: Warehouse) -> None:
+def test_a_second_writer_waits_for_the_first_instead_of_interleaving(with_newer: Warehouse) -> None:
     """Hold the model's writer lock as another build would, start a windowed build, and see it wait
     (a lock wait in pg_locks, no rows changed) until the holder commits; then it completes."""
     import subprocess
@@ -219,8 +257,7 @@ def test_a_second_writer_waits_for_the_first_instead_of_interleaving(warehouse: 
 
     from conftest import VENV_BIN
 
-    warehouse.load(NEWER)
-    warehouse.build()
+    warehouse = with_newer
     before = warehouse.checksums()
     holder = db.connect(warehouse.database)
     holder.autocommit = False
