@@ -677,7 +677,7 @@ def main() -> None:
         results["late"] = bench_late_deliveries(server, tmp, scale)
         late = results["late"].pop("connection")
         console.print("[bold]4/6 backfills[/] (per-window overhead, a year by quarter, a quarter restated)")
-        results["backfills"] = backfills.bench_backfills(late, tmp, scale.backfill_windows)
+        results["backfills"] = backfills.bench_backfills(late, tmp, scale.backfill_windows, 1 if arguments.smoke else 2)
         console.print("[bold]5/6 dbt overhead[/] (no-op run vs empty selection)")
         results["overhead"] = bench_overhead(first, tmp, scale.repeats)
         console.print("[bold]6/6 peers[/]")

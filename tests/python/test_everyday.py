@@ -43,6 +43,10 @@ MARTS = (
 )
 TEMPERATURE_RECENT_44 = "air_temperature/recent/stundenwerte_TU_00044_akt.zip"
 PRECIPITATION_RECENT_44 = "precipitation/recent/stundenwerte_RR_00044_akt.zip"
+WAITING_FOR_A_LOCK = (
+    "select count(*) from pg_locks where locktype = 'advisory' and not granted"
+    " and database = (select oid from pg_database where datname = current_database())"
+)
 
 
 class Everyday:
@@ -153,6 +157,25 @@ def test_update_exit_codes_say_what_went_wrong_and_the_ledger_records_it(everyda
         assert runs(database)[-1][2] == "failed" and "unreachable" in runs(database)[-1][5]
         down = run_cli("update", env={**everyday.env(database), "PGHOST": "127.0.0.1", "PGPORT": "9"})
         assert down.returncode == 3 and "cannot connect" in down.stderr, down.stderr
+        # one update at a time: while another holds the update lock, an update waits, then runs
+        holder = db.connect(database)
+        holder.autocommit = True
+        with holder.cursor() as cursor:
+            cursor.execute("select pg_advisory_lock(hashtext('weatherinsight.update'))")
+        waiting = subprocess.Popen([str(VENV_BIN / "weatherinsight"), "update"], env=everyday.env(database),
+                                   cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            blocked = 0
+            for _ in range(600):
+                blocked = query(database, WAITING_FOR_A_LOCK)[0][0]
+                if blocked or waiting.poll() is not None:
+                    break
+                time.sleep(0.2)
+            assert blocked == 1 and waiting.poll() is None, "the second update did not wait"
+        finally:
+            holder.close()
+        out, err = waiting.communicate(timeout=600)
+        assert waiting.returncode == 0 and "another update is running: waiting for it" in out, out + err
         # a changed archive that cannot be fetched is a data problem: exit 1, the others loaded
         republish(everyday.mirror, PRECIPITATION_RECENT_44, "2022070112", "  2.2", tmp_path, field=3)
         everyday.mirror.fail(PRECIPITATION_RECENT_44)
@@ -162,18 +185,6 @@ def test_update_exit_codes_say_what_went_wrong_and_the_ledger_records_it(everyda
             everyday.mirror.failing.clear()
         assert failing.returncode == 1 and "could not be fetched" in failing.stderr, failing.stderr
         assert runs(database)[-1][2] == "failed"
-        # two at once: the second waits for the first, then finds the archive loaded
-        env = everyday.env(database)
-        first = subprocess.Popen([str(VENV_BIN / "weatherinsight"), "update"], env=env, cwd=REPO, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-        time.sleep(1.0)
-        second = run_cli("update", env=env)
-        out, err = first.communicate(timeout=600)
-        assert first.returncode == 0, err
-        assert second.returncode == 0, second.stderr
-        assert "waiting for it" in second.stdout or "waiting for it" in out
-        loaded = [row[3] for row in runs(database)[-2:]]
-        assert sorted(loaded)[0] == 0 and sorted(loaded)[1] > 0  # the delivery was loaded once
     finally:
         db.drop_database(database)
 
