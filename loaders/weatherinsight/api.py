@@ -323,11 +323,12 @@ def create_app(connection: db.ConnectionSettings, pool_size: int = 8) -> FastAPI
 
     @app.get("/api/v1/stations", summary="DWD stations as they are now (dim_station)")
     async def stations(request: Request, limit: Limit = MAX_LIMIT, offset: Offset = 0) -> dict:
-        return await _dimension(warehouse(request), "dim_station", "station_id", [("is_current", True)], limit, offset)
+        where = [("is_current", True)]
+        return await _listing(warehouse(request), MARTS_SCHEMA, "dim_station", "station_id", where, limit, offset)
 
     @app.get("/api/v1/locations", summary="Open-Meteo locations (dim_location)")
     async def locations(request: Request, limit: Limit = MAX_LIMIT, offset: Offset = 0) -> dict:
-        return await _dimension(warehouse(request), "dim_location", "location_id", [], limit, offset)
+        return await _listing(warehouse(request), MARTS_SCHEMA, "dim_location", "location_id", [], limit, offset)
 
     @app.get("/api/v1/runs", summary="Backfill runs, newest first (the ledger)")
     async def runs(
@@ -336,15 +337,10 @@ def create_app(connection: db.ConnectionSettings, pool_size: int = 8) -> FastAPI
         limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
     ) -> dict:
-        store = warehouse(request)
-        async with store.snapshot() as cursor:
-            if not await store.exists(cursor, "ops", "backfill_runs"):
-                return page([], 0, limit, offset)
-            where = [("status", status)] if status else []
-            rows, total = await store.rows(
-                cursor, sql.Identifier("ops", "backfill_runs"), where, ["run_id"], limit, offset, descending=True
-            )
-        return page(rows, total, limit, offset)
+        where = [("status", status)] if status else []
+        return await _listing(
+            warehouse(request), "ops", "backfill_runs", "run_id", where, limit, offset, descending=True
+        )
 
     @app.get("/api/v1/runs/{run_id}", summary="One backfill run with its windows")
     async def run(request: Request, run_id: int) -> dict:
@@ -467,13 +463,23 @@ def _key(columns: dict[str, str]) -> str:
     return "location_id" if "location_id" in columns else "station_id"
 
 
-async def _dimension(
-    store: Warehouse, table: str, key: str, where: list[tuple[str, Any]], limit: int, offset: int
+async def _listing(
+    store: Warehouse,
+    schema: str,
+    table: str,
+    key: str,
+    where: list[tuple[str, Any]],
+    limit: int,
+    offset: int,
+    descending: bool = False,
 ) -> dict:
+    """A page of ``schema.table`` in ``key`` order; an empty page while the table does not exist."""
     async with store.snapshot() as cursor:
-        if not await store.exists(cursor, MARTS_SCHEMA, table):
+        if not await store.exists(cursor, schema, table):
             return page([], 0, limit, offset)
-        rows, total = await store.rows(cursor, sql.Identifier(MARTS_SCHEMA, table), where, [key], limit, offset)
+        rows, total = await store.rows(
+            cursor, sql.Identifier(schema, table), where, [key], limit, offset, descending=descending
+        )
     return page(rows, total, limit, offset)
 
 

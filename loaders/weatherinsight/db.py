@@ -218,9 +218,10 @@ def connect(connection: ConnectionSettings, database: str | None = None):
 
 
 def relation_exists(cursor, schema: str, table: str) -> bool:
-    """Whether ``schema.table`` exists (a table or view), on an open cursor."""
-    cursor.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',))
-    return bool(cursor.fetchone()[0])
+    """Whether ``schema.table`` exists (a table or view), on an open cursor (tuple or dict rows)."""
+    cursor.execute("select to_regclass(%s) is not null as found", (f'"{schema}"."{table}"',))
+    row = cursor.fetchone()
+    return bool(row["found"] if isinstance(row, dict) else row[0])
 
 
 def ensure_database(connection: ConnectionSettings) -> None:

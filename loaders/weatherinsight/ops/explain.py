@@ -64,12 +64,6 @@ def resolve_mart(marts: dict[str, Mart], name: str) -> Mart:
     raise ExplainError(f"unknown mart {name!r} (known: {', '.join(sorted(marts))})", 2)
 
 
-def _exists(cursor, schema: str, table: str) -> bool:
-    """Whether ``schema.table`` exists, on a dict cursor."""
-    cursor.execute("select to_regclass(%s) is not null as found", (f'"{schema}"."{table}"',))
-    return bool(cursor.fetchone()["found"])
-
-
 def _quarter_index(year: int, quarter: int) -> int:
     return year * 4 + quarter - 1
 
@@ -87,7 +81,7 @@ def explain(connection: db.ConnectionSettings, mart_name: str, station: int, yea
             if not quarters:
                 cursor.execute(
                     "select 1 from marts.dim_station where station_id = %s"
-                    if _exists(cursor, MARTS_SCHEMA, "dim_station")
+                    if db.relation_exists(cursor, MARTS_SCHEMA, "dim_station")
                     else "select 1 where false",
                     (station,),
                 )
@@ -203,7 +197,7 @@ def _deliveries(cursor, product: str, mart: Mart, station: int, start: datetime,
 
 def _quarantined(cursor, product: str, station: int, start: datetime, end: datetime) -> dict:
     """Rows of the station's files quarantined whose MESS_DATUM lies in the quarter, and whole files."""
-    if not _exists(cursor, DWD_DATASET, "quarantine"):
+    if not db.relation_exists(cursor, DWD_DATASET, "quarantine"):
         return {"rows": 0, "whole_files": 0, "reasons": {}}
     cursor.execute(
         sql.SQL(
@@ -256,7 +250,7 @@ def _quarantined(cursor, product: str, station: int, start: datetime, end: datet
 def _published_by(cursor, mart: Mart, product: str, station: int, start: datetime, end: datetime) -> dict | None:
     """The latest publish of the row: a backfill window (ledger) or a dbt build (change tracking)."""
     window = None
-    if _exists(cursor, "ops", "backfill_windows"):
+    if db.relation_exists(cursor, "ops", "backfill_windows"):
         cursor.execute(
             "select run_id, window_id, window_start, window_end, finished_at, dbt_invocation_id"
             " from ops.backfill_windows where layer = 'marts' and status = 'succeeded' and product = %s"
@@ -266,7 +260,7 @@ def _published_by(cursor, mart: Mart, product: str, station: int, start: datetim
         )
         window = cursor.fetchone()
     change = None
-    if _exists(cursor, "ops", "model_changes"):
+    if db.relation_exists(cursor, "ops", "model_changes"):
         cursor.execute(
             "select invocation_id, recorded_at from ops.model_changes where relation = %s"
             " and range_start < %s and range_end > %s and (station_id is null or station_id = %s)"

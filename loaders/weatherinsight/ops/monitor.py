@@ -53,32 +53,22 @@ class RunFigures:
 def recent_runs(connection: db.ConnectionSettings, limit: int = RUN_LIMIT) -> list[RunFigures]:
     """The newest ``limit`` runs of the ledger, oldest first (none before the first backfill)."""
     with Ledger(connection) as ledger:
-        if not ledger.exists():
-            return []
-        rows = ledger._dicts(  # noqa: SLF001 - the ledger's own query helper
-            "select * from (select run_id, command, status, started_at,"
-            " extract(epoch from finished_at - started_at) as seconds, estimated_seconds,"
-            " coalesce(windows_succeeded, 0) + coalesce(windows_failed, 0) as windows_done,"
-            " coalesce(windows_failed, 0) as windows_failed, coalesce(rows_built, 0) as rows_built,"
-            " coalesce(rows_loaded, 0) as rows_loaded, error"
-            " from ops.backfill_runs order by run_id desc limit %s) as newest order by run_id",
-            (limit,),
-        )
+        rows = ledger.recent_runs(limit) if ledger.exists() else []
     return [
         RunFigures(
             run_id=row["run_id"],
             command=row["command"],
             status=row["status"],
             started_at=row["started_at"],
-            seconds=float(row["seconds"]) if row["seconds"] is not None else None,
+            seconds=(row["finished_at"] - row["started_at"]).total_seconds() if row["finished_at"] else None,
             estimated_seconds=float(row["estimated_seconds"]) if row["estimated_seconds"] is not None else None,
-            windows_done=row["windows_done"],
-            windows_failed=row["windows_failed"],
-            rows_built=row["rows_built"],
-            rows_loaded=row["rows_loaded"],
+            windows_done=(row["windows_succeeded"] or 0) + (row["windows_failed"] or 0),
+            windows_failed=row["windows_failed"] or 0,
+            rows_built=row["rows_built"] or 0,
+            rows_loaded=row["rows_loaded"] or 0,
             error=row["error"],
         )
-        for row in rows
+        for row in reversed(rows)
     ]
 
 

@@ -308,7 +308,8 @@ def _update(
             problems = built.problems() or [built.first_error_line()]
             outcome.problems.append(f"dbt build failed: {'; '.join(problems[:5])}")
             return
-    products = [p for p in scope.products() if p in _loaded_products(connection)]
+    published = _loaded_products(connection)
+    products = [p for p in scope.products() if p in published]
     found = data_range(connection, products) if products else None
     if found is not None:
         say(f"validating {', '.join(products)} {found[0]} – {found[1]}")
