@@ -22,7 +22,8 @@
 
 {#- on-run-start: the tables and the function of change tracking (created once; cheap afterwards). -#}
 {% macro ensure_change_tracking() -%}
-    {%- if not execute -%}{{ return('select 1') }}{%- endif -%}
+    {#- PostgreSQL's: the spark target plans from load ids (macros/spark.sql) -#}
+    {%- if not execute or target.type == 'spark' -%}{{ return('select 1') }}{%- endif -%}
     do $ddl$
     begin
         -- up to date: nothing to do (the version is the functions' comment; bump it with any change here)
@@ -250,6 +251,10 @@
     absorbs input changes the build processes: [input, change id] (whole) or, for a window, the
             changes that meet it (recorded for the window's part only). -#}
 {% macro change_plan() -%}
+    {{ return(adapter.dispatch('change_plan', 'weatherinsight')()) }}
+{%- endmacro %}
+
+{% macro default__change_plan() -%}
     {%- if not execute -%}
         {{ return({'mode': 'parse', 'grain': 'hour', 'ranges': [], 'absorbs': []}) }}
     {%- endif -%}
@@ -443,7 +448,7 @@
     {%- if column_type == 'date' -%}
         cast('{{ value[:10] }}' as date)
     {%- else -%}
-        cast('{{ value }}' as timestamptz)
+        {{ timestamp_literal(value) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -485,6 +490,10 @@
 {#- SQL: the rows of `relation` this build reads, for the plan's mode, at the model's `grain`:
     everything (full), the window widened to the grain, or the changed ranges (plain). -#}
 {% macro rows_in_scope(relation, plan, time_column='observed_at') -%}
+    {{ return(adapter.dispatch('rows_in_scope', 'weatherinsight')(relation, plan, time_column)) }}
+{%- endmacro %}
+
+{% macro default__rows_in_scope(relation, plan, time_column='observed_at') -%}
     {%- if plan.mode == 'window' -%}
     (
         select * from {{ relation }}
@@ -568,6 +577,10 @@
     runs, so a second build reads what the first one committed instead of overwriting it with
     rows computed before. -#}
 {% macro writer_lock() -%}
+    {{ return(adapter.dispatch('writer_lock', 'weatherinsight')()) }}
+{%- endmacro %}
+
+{% macro default__writer_lock() -%}
     select pg_advisory_xact_lock({{ writer_lock_key(this) }})
 {%- endmacro %}
 
@@ -575,6 +588,10 @@
     changes it processed, as its compiled plan says; refresh the table's statistics when the build
     changed rows (so the next build plans index scans), and not when it had nothing to do. -#}
 {% macro record_changes() -%}
+    {{ return(adapter.dispatch('record_changes', 'weatherinsight')()) }}
+{%- endmacro %}
+
+{% macro default__record_changes() -%}
     {%- set plan = recorded_change_plan() -%}
     {%- if plan is none or plan.mode in ('parse', 'skip') -%}
         select 1

@@ -64,6 +64,7 @@ final as (
             {{ fact_model | replace('fct_hourly_', '') }}_days.latest_load_id{{ ',' if not loop.last }}
             {%- endfor %}
         ) as latest_load_id
+        {{- lake_partition_column('station_days.observed_date') }}
     from station_days
     {%- for fact_model in daily_aggregates %}
     left join {{ fact_model | replace('fct_hourly_', '') }}_days

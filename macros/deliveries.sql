@@ -32,6 +32,15 @@
     cast({{ column }} as numeric)
 {%- endmacro %}
 
+{#- A dlt load id (unix time with seven decimals, as text) as an exact number. -#}
+{% macro load_id_number(column) -%}
+    {{ return(adapter.dispatch('load_id_number', 'weatherinsight')(column)) }}
+{%- endmacro %}
+
+{% macro default__load_id_number(column) -%}
+    cast({{ column }} as numeric)
+{%- endmacro %}
+
 {#- The delivery columns every DWD staging model exposes after its measures: the row's own
     quality and position, and the facts of its delivery (`raw_dwd.deliveries`, one row per archive
     and load, joined by `delivery_id`; the raw rows no longer repeat them). Every column is
@@ -48,7 +57,7 @@
         deliveries.file_size as file_size_bytes,
         deliveries.file_created_at,
         deliveries.file_last_modified,
-        cast(source._dlt_load_id as numeric) as load_id,
+        {{ load_id_number('source._dlt_load_id') }} as load_id,
 
         -- timestamps
         deliveries.loaded_at

@@ -53,6 +53,7 @@ final as (
         delivery_count,
         load_id,
         latest_load_id
+        {{- lake_partition_column('observed_at') }}
     from ranked
     where precedence_rank = 1
 

@@ -53,18 +53,12 @@ final as (
         {{ key }},
         cast(extract(year from quarter_start) as integer) as year,
         cast(extract(quarter from quarter_start) as integer) as quarter,
-        quarter_start at time zone 'UTC' as quarter_start_at,
+        {{ utc_instant('quarter_start') }} as quarter_start_at,
 
         -- coverage
         observation_count,
-        cast(
-            extract(epoch from (quarter_start + interval '3 months') - quarter_start) / 3600 as integer
-        ) as expected_hours,
-        cast(
-            observation_count
-            / (extract(epoch from (quarter_start + interval '3 months') - quarter_start) / 3600)
-            as numeric(9, 6)
-        ) as coverage_ratio,
+        {{ hours_in_quarter('quarter_start') }} as expected_hours,
+        {{ coverage_ratio('observation_count', 'quarter_start') }} as coverage_ratio,
 
         -- statistics
         {%- for measure in measures %}
@@ -79,6 +73,7 @@ final as (
 
         -- lineage
         latest_load_id
+        {{- lake_partition_column('quarter_start') }}
     from aggregated
 
 )

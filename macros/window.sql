@@ -112,7 +112,12 @@
 {#- The window widened to whole units of `grain` (hour, day or quarter): [start, end) as dates. -#}
 {% macro window_bounds(grain) -%}
     {%- set window = window_settings() -%}
-    {{ return(widen_window(window.start, window.end, grain)) }}
+    {{ return(widen_window(window.start, window.end, partition_grain(grain))) }}
+{%- endmacro %}
+
+{#- The grain a window widens to: the model's own, or on spark its partitions' (UTC quarters). -#}
+{% macro partition_grain(grain) -%}
+    {{ return('quarter' if target.type == 'spark' else grain) }}
 {%- endmacro %}
 
 {#- [start, end) widened to whole UTC quarters for grain `quarter`, unchanged for hour and day
@@ -146,6 +151,10 @@
 
 {#- The ids of the window's stations or locations var that narrow a model keyed by `key`. -#}
 {% macro window_ids(window, key) -%}
+    {%- if target.type == 'spark' -%}
+        {#- a spark partition holds every station: a window rewrites it for all of them -#}
+        {{ return(none) }}
+    {%- endif -%}
     {{ return(window.locations if key == 'location_id' else window.stations) }}
 {%- endmacro %}
 
@@ -168,8 +177,8 @@
     {%- if column_type == 'date' -%}
         {{ time_column }} >= cast('{{ bounds[0] }}' as date) and {{ time_column }} < cast('{{ bounds[1] }}' as date)
     {%- else -%}
-        {{ time_column }} >= cast('{{ bounds[0] }} 00:00:00+00' as timestamptz)
-        and {{ time_column }} < cast('{{ bounds[1] }} 00:00:00+00' as timestamptz)
+        {{ time_column }} >= {{ timestamp_literal(bounds[0] ~ ' 00:00:00+00') }}
+        and {{ time_column }} < {{ timestamp_literal(bounds[1] ~ ' 00:00:00+00') }}
     {%- endif -%}
     {%- if stations %}
         and {{ station_column }} in ({{ stations | join(', ') }})
@@ -190,7 +199,7 @@
 {% macro log_window() -%}
     {%- if execute and window_active() -%}
         {%- set window = window_settings() -%}
-        {%- set grain = config.get('meta', {}).get('window', {}).get('grain', 'hour') -%}
+        {%- set grain = partition_grain(config.get('meta', {}).get('window', {}).get('grain', 'hour')) -%}
         {%- set bounds = window_bounds(grain) -%}
         {%- if window_excludes_model() -%}
             {%- do log(this.name ~ ": not in products " ~ window.products | join(',') ~ ": nothing to build", info=true) -%}

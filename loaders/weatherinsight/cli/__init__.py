@@ -30,6 +30,7 @@ COMMANDS = {
     "doctor": ("report_commands", "doctor_command"),
     "explain": ("explain_command", "explain_command"),
     "serve": ("serve_command", "serve_command"),
+    "lake": ("lake_commands", "lake_group"),
     "standin": ("standin_command", "standin_group"),
 }
 

@@ -7,12 +7,13 @@ so changing the window does not make dbt parse the whole project again; anything
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import click
 import yaml
 
-from weatherinsight import db
+from weatherinsight import db, lake
 from weatherinsight.cli.common import user_errors
 from weatherinsight.ops.dbt import dbt_executable
 from weatherinsight.ops.dbt_session import RUNTIME_VARS, DbtSession
@@ -62,6 +63,8 @@ def dbt_command(dbt_args: tuple[str, ...]) -> None:
 
     Example: weatherinsight dbt build --select marts --vars '{start_date: 2021-01-01, end_date: 2021-04-01}'
     """
+    if spark_target(dbt_args):
+        raise SystemExit(run_on_spark(dbt_args))
     connection = db.resolve(start=True)
     db.apply_env(connection)
     window = window_invocation(dbt_args)
@@ -71,3 +74,37 @@ def dbt_command(dbt_args: tuple[str, ...]) -> None:
     arguments, variables = window
     result = DbtSession(parse_folder(connection.database)).invoke(arguments, variables=variables)
     raise SystemExit(result.returncode)  # dbt has printed what went wrong, as `dbt` does
+
+
+def spark_target(dbt_args: tuple[str, ...]) -> bool:
+    """Whether dbt runs on the ``spark`` target (``--target spark``, ``-t spark`` or ``DBT_TARGET``)."""
+    for index, argument in enumerate(dbt_args):
+        if argument.startswith("--target="):
+            return argument.split("=", 1)[1] == "spark"
+        if argument in ("--target", "-t") and index + 1 < len(dbt_args):
+            return dbt_args[index + 1] == "spark"
+    return os.environ.get("DBT_TARGET") == "spark"
+
+
+def run_on_spark(dbt_args: tuple[str, ...]) -> int:
+    """dbt on the spark target over the lake: checks first (the extra, Java, a loaded lake; one line
+    each), then dbt as it is, with the lake and Spark's folder set (absolute) for profiles.yml."""
+    lake.check_spark()
+    if "--vars" in dbt_args[:-1]:
+        try:
+            variables = yaml.safe_load(dbt_args[dbt_args.index("--vars") + 1])
+        except yaml.YAMLError:
+            variables = None  # dbt reports bad vars in its own words
+        lake.check_window(variables, full_refresh=any(flag in dbt_args for flag in ("--full-refresh", "-f")))
+    env = lake.spark_env()
+    folder = lake.local_folder(env["WEATHERINSIGHT_LAKE_URL"])
+    if folder is not None and not (folder / "raw_dwd" / "_dlt_loads").is_dir():
+        raise lake.LakeError(
+            f"the lake {env['WEATHERINSIGHT_LAKE_URL']} holds no DWD load: "
+            "run weatherinsight load dwd --destination lake first (or set WEATHERINSIGHT_LAKE_URL)"
+        )
+    os.makedirs(env["WEATHERINSIGHT_SPARK_DIR"], exist_ok=True)
+    completed = subprocess.run(
+        [dbt_executable(), *dbt_args], cwd=db.project_root(), env={**os.environ, **env}, check=False
+    )
+    return completed.returncode

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from weatherinsight import db
+from weatherinsight import db, lake
 from weatherinsight.cli.common import ISO_DATE, base_url_option, console, user_errors
 from weatherinsight.dwd.service import (
     FileTask,
@@ -119,9 +119,29 @@ def _print_summary(result: LoadResult) -> None:
 @click.option("--start", type=ISO_DATE, help="First day to load (UTC, inclusive).")
 @click.option("--end", type=ISO_DATE, help="Day after the last day to load (UTC, exclusive).")
 @click.option("--dry-run", is_flag=True, help="List what would be fetched and loaded; write nothing.")
+@click.option(
+    "--destination",
+    type=click.Choice(["postgres", "lake"]),
+    default="postgres",
+    show_default=True,
+    help="The warehouse (PostgreSQL), or a lake of parquet files for the spark dbt target.",
+)
+@click.option(
+    "--lake-url",
+    default=None,
+    help="The lake with --destination lake: file:///…, s3://… or a folder "
+    "(default: WEATHERINSIGHT_LAKE_URL, else .lake/ in the checkout).",
+)
 @user_errors(SourceUnreachable, PipelineStepFailed)
 def load_dwd_command(
-    base_url: str, products: str, stations: str, start: date | None, end: date | None, dry_run: bool
+    base_url: str,
+    products: str,
+    stations: str,
+    start: date | None,
+    end: date | None,
+    dry_run: bool,
+    destination: str,
+    lake_url: str | None,
 ) -> None:
     """Load DWD CDC hourly observations (historical and recent) into the raw_dwd dataset.
 
@@ -135,7 +155,10 @@ def load_dwd_command(
     chosen_products = parse_products(products)
     chosen_stations = parse_stations(stations)
     window = make_window(start, end)
-    connection = db.resolve(start=True)
+    if lake_url and destination != "lake":
+        raise click.UsageError("--lake-url needs --destination lake")
+    url = lake.lake_url(lake_url) if destination == "lake" else None
+    connection = db.resolve(start=True) if url is None else None
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description:<40}"),
@@ -161,6 +184,7 @@ def load_dwd_command(
             connection,
             dry_run=dry_run,
             progress_factory=start_bar,
+            lake_url=url,
         )
     finally:
         if started:
@@ -169,7 +193,9 @@ def load_dwd_command(
         _print_plan(result.plan)
         return
     _print_summary(result)
-    click.echo(f"inspect the pipeline with: {inspect_command(connection)}")
+    if url is not None:
+        click.echo(f"lake: {url}/raw_dwd (read it with: weatherinsight dbt build --target spark)")
+    click.echo(f"inspect the pipeline with: {inspect_command(connection, lake_url=url)}")
     if result.stats.files_failed:
         raise click.ClickException(
             f"{len(result.stats.files_failed)} files could not be fetched "

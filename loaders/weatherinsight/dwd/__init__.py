@@ -56,6 +56,7 @@ def dwd_hourly(
     session: requests.Session | None = None,
     stats: LoadStats | None = None,
     progress: LoadProgress | None = None,
+    file_format: str = "csv",
 ) -> list[DltResource]:
     """DWD hourly observations of ``products`` (default: all) at ``stations`` (default: all), the
     hours [``start``, ``end``) (default: all time), from ``base_url`` (DWD's server or a mirror).
@@ -63,7 +64,9 @@ def dwd_hourly(
     Without a ``plan`` the source lists the server and keeps the files whose version or window its
     state has not loaded (:func:`weatherinsight.dwd.plan.plan_load`). Resources append
     (``write_disposition="append"``): every delivery is kept and deduplicated downstream by dbt; the
-    loader state, not a cursor column, decides what is fetched again.
+    loader state, not a cursor column, decides what is fetched again. ``file_format`` is that of the
+    product rows' load files: ``csv`` for PostgreSQL, ``parquet`` for a lake (dlt's filesystem
+    destination; run the pipeline with ``loader_file_format="parquet"`` then).
     """
     session = session or make_client()
     if plan is None:
@@ -79,16 +82,19 @@ def dwd_hourly(
         by_resource.setdefault(name, []).append(task)
     resources = [dlt.resource(empty_tables(), name="raw_tables", write_disposition="append")]
     for name, tasks in by_resource.items():
-        resources.append(
-            dlt.resource(_task_rows(tasks, session, stats, progress), name=name, write_disposition="append")
-        )
+        rows = _task_rows(tasks, session, stats, progress, file_format)
+        resources.append(dlt.resource(rows, name=name, write_disposition="append"))
     return resources
 
 
 def _task_rows(
-    tasks: Sequence[FileTask], session: requests.Session, stats: LoadStats, progress: LoadProgress
+    tasks: Sequence[FileTask],
+    session: requests.Session,
+    stats: LoadStats,
+    progress: LoadProgress,
+    file_format: str = "csv",
 ) -> Iterator[Any]:
-    load_files = LoadFiles()
+    load_files = LoadFiles(file_format=file_format)
     try:
         for task in tasks:
             yield from file_rows(task, session, stats, progress, load_files)

@@ -1,5 +1,5 @@
 """Reading DWD files into what dlt loads: an archive's product rows as Arrow batches keyed to their
-delivery (handed to dlt as finished CSV load files), its quarantined rows, one ``deliveries`` row
+delivery (handed to dlt as finished CSV or parquet load files), its quarantined rows, one ``deliveries`` row
 per archive and load with the file's facts, station lists, and every raw table's empty schema."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import requests
 
 from weatherinsight.dwd.listing import RemoteFile, download
@@ -187,16 +188,20 @@ class Delivery:
 
 
 class LoadFiles:
-    """Product batches handed to dlt as finished CSV load files (what PostgreSQL's COPY reads), with
-    dlt's load id column filled in: dlt imports them into the load package as they are, skipping its
-    normalize step, which otherwise re-reads and re-writes every row. Batches stream into one file
-    until it holds ``max_rows`` rows (dlt pays per file: a job, its configuration, its follow-ups),
-    so memory stays that of one batch."""
+    """Product batches handed to dlt as finished load files with dlt's load id column filled in: dlt
+    imports them into the load package as they are, skipping its normalize step, which otherwise
+    re-reads and re-writes every row. ``csv`` is what PostgreSQL's COPY reads; ``parquet`` what a
+    lake (dlt's filesystem destination) keeps. Batches stream into one file until it holds
+    ``max_rows`` rows (dlt pays per file: a job, its configuration, its follow-ups), so memory stays
+    that of one batch."""
 
-    def __init__(self, max_rows: int = 1_000_000) -> None:
+    def __init__(self, max_rows: int = 1_000_000, file_format: str = "csv") -> None:
+        if file_format not in ("csv", "parquet"):
+            raise ValueError(f"load files are csv or parquet, not {file_format!r}")
         self.max_rows = max_rows
+        self.file_format = file_format
         self.path: str | None = None
-        self.writer: pacsv.CSVWriter | None = None
+        self.writer: pacsv.CSVWriter | pq.ParquetWriter | None = None
         self.hints: pa.Table | None = None
         self.load_id = ""
         self.rows = 0
@@ -208,14 +213,17 @@ class LoadFiles:
         rows = rows.append_column(
             pa.field("_dlt_load_id", pa.string(), nullable=False), pa.array([self.load_id] * rows.num_rows, pa.string())
         )
-        ready = _csv_ready(rows)
+        ready = _csv_ready(rows) if self.file_format == "csv" else rows
         if self.writer is None:
-            handle, self.path = tempfile.mkstemp(suffix=".csv", prefix="dwd-")
+            handle, self.path = tempfile.mkstemp(suffix=f".{self.file_format}", prefix="dwd-")
             os.close(handle)
-            self.writer = pacsv.CSVWriter(
-                self.path, ready.schema, write_options=pacsv.WriteOptions(include_header=True)
-            )
-            # the hints carry the real column types; the file only the text COPY reads
+            if self.file_format == "csv":
+                self.writer = pacsv.CSVWriter(
+                    self.path, ready.schema, write_options=pacsv.WriteOptions(include_header=True)
+                )
+            else:
+                self.writer = pq.ParquetWriter(self.path, ready.schema)
+            # the hints carry the real column types; a CSV file only the text COPY reads
             self.hints = rows.schema.empty_table()
         self.writer.write_table(ready)
         self.rows += rows.num_rows
@@ -230,7 +238,7 @@ class LoadFiles:
         path, rows, hints = self.path, self.rows, self.hints
         self.writer, self.path, self.rows = None, None, 0
         try:
-            yield dlt.mark.with_file_import(path, "csv", items_count=rows, hints=hints)
+            yield dlt.mark.with_file_import(path, self.file_format, items_count=rows, hints=hints)
         finally:
             os.unlink(path)  # dlt linked or copied it into the load package
 

@@ -15,7 +15,7 @@ import dlt
 import requests
 from dlt.common.pipeline import LoadInfo
 
-from weatherinsight import db
+from weatherinsight import db, lake
 from weatherinsight.dwd import dwd_hourly
 from weatherinsight.dwd.indexes import ensure_raw_indexes
 from weatherinsight.dwd.listing import SourceUnreachable, make_client
@@ -140,9 +140,12 @@ def make_pipeline(
     )
 
 
-def inspect_command(connection: db.ConnectionSettings, folder: str | Path | None = None) -> str:
-    """The dlt command that shows this warehouse's pipeline."""
-    return f"dlt pipeline --pipelines-dir {folder or db.pipelines_dir()} {pipeline_name(connection)} info"
+def inspect_command(
+    connection: db.ConnectionSettings | None, folder: str | Path | None = None, lake_url: str | None = None
+) -> str:
+    """The dlt command that shows this warehouse's (or lake's) pipeline."""
+    name = lake.pipeline_name(lake_url, PIPELINE_NAME) if lake_url else pipeline_name(connection)
+    return f"dlt pipeline --pipelines-dir {folder or db.pipelines_dir()} {name} info"
 
 
 def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
@@ -172,20 +175,30 @@ def load_dwd(
     products: list[Product],
     stations: set[int] | None,
     window: TimeWindow,
-    connection: db.ConnectionSettings,
+    connection: db.ConnectionSettings | None,
     dry_run: bool = False,
     progress_factory: Callable[[LoadPlan], LoadProgress] | None = None,
     pipelines_dir: str | Path | None = None,
     session: requests.Session | None = None,
+    lake_url: str | None = None,
 ) -> LoadResult:
-    """Load DWD hourly observations for ``products``, ``stations`` and ``window`` into ``raw_dwd``."""
+    """Load DWD hourly observations for ``products``, ``stations`` and ``window`` into ``raw_dwd``:
+    the warehouse's (``connection``), or a lake's (``lake_url``: parquet through dlt's filesystem
+    destination, for the ``spark`` target)."""
     started = time.perf_counter()
-    db.connect(connection).close()  # fail fast, with one line, before touching anything
+    if lake_url is not None:
+        lake.check_writable(lake_url)  # one line before anything is fetched
+        lock = lake.load_lock(lake_url)
+        pipeline = lake.make_pipeline(lake_url, PIPELINE_NAME, DATASET_NAME, pipelines_dir)
+    else:
+        db.connect(connection).close()  # fail fast, with one line, before touching anything
+        # one load at a time per warehouse: a second one (another checkout, a backfill) waits here and
+        # then plans from the state the first one left in the warehouse
+        lock = db.advisory_lock(connection, LOAD_LOCK, on_wait=lambda: log.warning("waiting for another load"))
+        pipeline = make_pipeline(connection, pipelines_dir)
     session = session or make_client()
-    # one load at a time per warehouse: a second one (another checkout, a backfill) waits here and
-    # then plans from the state the first one left in the warehouse
-    with db.advisory_lock(connection, LOAD_LOCK, on_wait=lambda: log.warning("waiting for another load")):
-        pipeline = state_from_warehouse(make_pipeline(connection, pipelines_dir))
+    with lock:
+        pipeline = state_from_warehouse(pipeline)
         known = known_files(pipeline)
         plan = plan_load(session, base_url, products, stations, window, known)
         unknown = sorted(stations - plan.stations_seen) if stations else []
@@ -197,16 +210,20 @@ def load_dwd(
         result = LoadResult(plan=plan, dry_run=dry_run)
         first_load = not known
         # raw tables of an earlier layout: the run below adds delivery_id, then their rows are keyed
-        old_layout = tables_to_upgrade(connection)
-        behind = not first_load and not plan.tasks and tables_missing_columns(connection)
+        old_layout = tables_to_upgrade(connection) if lake_url is None else []
+        behind = lake_url is None and not first_load and not plan.tasks and tables_missing_columns(connection)
         if dry_run or (not plan.tasks and not first_load and not old_layout and not behind):
             result.seconds = time.perf_counter() - started
             return result
         progress = progress_factory(plan) if progress_factory else LoadProgress()
-        source = dwd_hourly(base_url, plan=plan, session=session, stats=result.stats, progress=progress)
-        result.load_info = pipeline.run(source, loader_file_format="csv")
-        if old_layout:
-            upgrade_raw_tables(connection, old_layout)
-        ensure_raw_indexes(connection, analyze=[*result.stats.rows_by_table, *old_layout])
+        file_format = "csv" if lake_url is None else "parquet"
+        source = dwd_hourly(
+            base_url, plan=plan, session=session, stats=result.stats, progress=progress, file_format=file_format
+        )
+        result.load_info = pipeline.run(source, loader_file_format=file_format)
+        if lake_url is None:
+            if old_layout:
+                upgrade_raw_tables(connection, old_layout)
+            ensure_raw_indexes(connection, analyze=[*result.stats.rows_by_table, *old_layout])
     result.seconds = time.perf_counter() - started
     return result

@@ -20,7 +20,7 @@ renamed as (
         source.observed_at,
 
         -- measures (DWD's -999 is already NULL in raw)
-        cast(source.v_n_i as text) as cloud_cover_method,
+        cast(source.v_n_i as {{ sql_type('text') }}) as cloud_cover_method,
         -- DWD codes a sky that cannot be seen (fog) as -1: no oktas, but worth keeping as a flag
         cast(case when source.v_n = -1 then null else source.v_n end as smallint) as cloud_cover_oktas,
         coalesce(source.v_n = -1, false) as is_sky_obscured,

@@ -16,9 +16,9 @@ renamed as (
         -- attributes
         station_name,
         state,
-        cast(latitude as double precision) as latitude,
-        cast(longitude as double precision) as longitude,
-        cast(height_m as double precision) as height_m,
+        cast(latitude as {{ sql_type('double precision') }}) as latitude,
+        cast(longitude as {{ sql_type('double precision') }}) as longitude,
+        cast(height_m as {{ sql_type('double precision') }}) as height_m,
         first_observed_on,
         last_observed_on,
 
@@ -26,7 +26,7 @@ renamed as (
         release,
         source_file,
         file_last_modified,
-        cast(_dlt_load_id as numeric) as load_id,
+        {{ load_id_number('_dlt_load_id') }} as load_id,
 
         -- timestamps
         loaded_at
