@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SPARK_INSTALLED := $(VENV)/.installed-spark
 
-.PHONY: install browser demo test lint pytest bench bench-serve ci-state ci-slim docs db-up db-down clean
+.PHONY: install install-spark browser demo demo-spark test lint pytest bench bench-serve bench-spark ci-state ci-slim docs db-up db-down clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +15,20 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## create .venv and install the project with its dev tools
 
+# the spark extra (dbt-spark, pyspark: ~630 MB) only for the spark target, its demo, bench and test
+$(SPARK_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_INSTALLED)
+
+install-spark: $(SPARK_INSTALLED) ## add the spark extra (dbt-spark, pyspark; Java 17+ needed to run it)
+
 demo: install ## embedded PostgreSQL + local DWD mirror -> dlt load -> dbt build -> a mart table
 	bash scripts/demo.sh
 
-test: install browser lint pytest ## ruff, sqlfluff (dbt templater) and pytest (loaders, CLI, real dbt builds)
+demo-spark: install-spark ## the same mirror -> dlt -> a parquet lake -> dbt build --target spark, checked against PostgreSQL's marts
+	bash scripts/demo_spark.sh
+
+test: install install-spark browser lint pytest ## ruff, sqlfluff (dbt templater) and pytest (loaders, CLI, real dbt builds)
 
 # the monitoring page's test renders it in a real headless Chromium: Debian's package, installed
 # when missing (as root, or through sudo)
@@ -33,13 +44,16 @@ lint: install
 	$(BIN)/ruff format --check loaders tests bench scripts
 	eval "$$($(BIN)/weatherinsight db env)" && $(BIN)/sqlfluff lint models tests/dbt
 
-pytest: install
+pytest: install install-spark
 	$(BIN)/pytest
 	# the README's Reliability table must be what the fault suite just recorded
 	$(BIN)/python scripts/reliability_table.py --check
 
 bench: install ## benchmarks: loader vs COPY, windowed rebuilds, dbt overhead, SQLMesh and wetterdienst (~20 min)
 	$(BIN)/python bench/run.py
+
+bench-spark: install-spark ## scale plan: both engines at two sizes side by side, the full archive projected (~10 min)
+	$(BIN)/python bench/spark.py
 
 bench-serve: install ## API latency at 20 concurrent clients, backup and restore times (after `make demo`)
 	$(BIN)/python bench/serve.py

@@ -10,28 +10,19 @@ started=$(date +%s)
 $BIN/weatherinsight db up
 eval "$($BIN/weatherinsight db env)"
 
-port=$($BIN/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-$BIN/python -m http.server --bind 127.0.0.1 --directory sample_data/dwd_mirror "$port" >/dev/null 2>&1 &
-mirror_pid=$!
-trap 'kill $mirror_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-    $BIN/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')" 2>/dev/null && break
-    sleep 0.1
-done
+# the committed mirror on 127.0.0.1:$port while this script runs
+source scripts/sample_mirror.sh
 
 echo "== loading the DWD mirror on http://127.0.0.1:$port/ with dlt"
 $BIN/weatherinsight load dwd --base-url "http://127.0.0.1:$port/"
 
 echo "== loading Open-Meteo weather and air quality for the locations of seeds/locations.csv (2022)"
 echo "   from a local stand-in of the APIs (generated values in the real answers' shape)"
-standin_port=$($BIN/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+standin_port=$(free_port)
 $BIN/weatherinsight standin openmeteo --port "$standin_port" 2>/dev/null &
 standin_pid=$!
 trap 'kill $mirror_pid $standin_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-    $BIN/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$standin_port/v1/archive?latitude=0&longitude=0&hourly=temperature_2m&start_date=2022-01-01&end_date=2022-01-01')" 2>/dev/null && break
-    sleep 0.1
-done
+wait_for "http://127.0.0.1:$standin_port/v1/archive?latitude=0&longitude=0&hourly=temperature_2m&start_date=2022-01-01&end_date=2022-01-01"
 $BIN/weatherinsight load openmeteo --api weather,air-quality --start 2022-01-01 --end 2023-01-01 \
     --base-url "http://127.0.0.1:$standin_port"
 

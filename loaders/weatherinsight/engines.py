@@ -18,10 +18,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from psycopg2 import sql
 
 from weatherinsight import db
+from weatherinsight.marts import TIME_COLUMNS
 
 #: columns that say which load a row came from, not what it holds
 LINEAGE = {"latest_load_id", "lake_quarter"}
@@ -46,22 +48,37 @@ class MartComparison:
         return not (self.only_postgres or self.only_spark or self.differences)
 
 
-def spark_marts(warehouse: Path, schema: str = "marts") -> list[str]:
-    """The quarterly DWD marts the spark target built (folders of its warehouse)."""
+def spark_tables(warehouse: Path, schema: str = "marts") -> list[str]:
+    """The tables the spark target built in ``schema`` (folders of its warehouse)."""
     folder = warehouse / f"{schema}.db"
-    if not folder.is_dir():
-        return []
-    return sorted(
-        path.name
-        for path in folder.iterdir()
-        if path.name.startswith("quarterly_") and path.name.endswith("_features") and path.is_dir()
-    )
+    return sorted(path.name for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []
+
+
+def spark_marts(warehouse: Path, schema: str = "marts") -> list[str]:
+    """The quarterly DWD marts the spark target built."""
+    return [
+        name for name in spark_tables(warehouse, schema) if name.startswith("quarterly_") and name.endswith("_features")
+    ]
 
 
 def read_spark_mart(warehouse: Path, mart: str, schema: str = "marts") -> pa.Table:
     """A mart of the spark target from its parquet files (partition folders included)."""
     dataset = ds.dataset(warehouse / f"{schema}.db" / mart, format="parquet", partitioning="hive")
     return dataset.to_table()
+
+
+def newest_rows(
+    warehouse: Path, mart: str, limit: int = 12, station_id: int | None = None
+) -> tuple[list[str], list[tuple]]:
+    """Column names (without the partition column) and the newest ``limit`` rows of a spark mart,
+    ordered as ``weatherinsight show`` orders PostgreSQL's."""
+    table = read_spark_mart(warehouse, mart).drop_columns(["lake_quarter"])
+    if station_id is not None:
+        table = table.filter(pc.field("station_id") == station_id)
+    names = table.column_names
+    order = [(column, "descending") for column in TIME_COLUMNS if column in names] + [(names[0], "ascending")]
+    rows = table.sort_by(order).slice(0, limit).to_pylist()
+    return names, [tuple(row[name] for name in names) for row in rows]
 
 
 def compare_mart(connection: db.ConnectionSettings, warehouse: Path, mart: str) -> MartComparison:

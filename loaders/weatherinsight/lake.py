@@ -139,6 +139,16 @@ def _java_major(version_text: str) -> int | None:
     return None
 
 
+def refuse_spark_target(command: str) -> None:
+    """Commands that keep their ledger, locks and audit schemas in PostgreSQL refuse a spark
+    ``DBT_TARGET`` with what to run instead (the README's Spark section says why)."""
+    if os.environ.get("DBT_TARGET") == "spark":
+        raise LakeError(
+            f"{command} runs on PostgreSQL; on the spark target rebuild windows with "
+            "weatherinsight dbt build --target spark --vars '{start_date: …, end_date: …}' (unset DBT_TARGET)"
+        )
+
+
 def check_window(variables: dict | None, full_refresh: bool = False) -> None:
     """Refuse a window narrower than a partition of the spark target (no whole UTC quarter inside
     it) before Spark starts, as ``macros/spark.sql`` does when dbt runs on its own."""

@@ -53,6 +53,12 @@ def backfill_group() -> None:
       weatherinsight backfill run  --start 2021-01-01 --end 2022-01-01 --products wind --base-url URL
       weatherinsight backfill restore 7
     """
+    from weatherinsight.lake import LakeError, refuse_spark_target
+
+    try:
+        refuse_spark_target("weatherinsight backfill")
+    except LakeError as error:
+        raise click.UsageError(str(error)) from error
 
 
 def _print_plan(plan: BackfillPlan) -> None:

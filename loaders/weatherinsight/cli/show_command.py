@@ -32,11 +32,16 @@ def show_command(mart: str, station_id: int | None, location_id: int | None, lim
     Example: weatherinsight show quarterly_wind_features --station 2115 --limit 8
     """
     names, rows = read_mart(db.resolve(start=True), mart, station_id, limit, location_id)
+    print_rows(f"marts.{mart}", names, rows, columns)
+
+
+def print_rows(title: str, names: list[str], rows: list[tuple], columns: str = "") -> None:
+    """A table of ``rows`` (``names`` their columns), of the comma-separated ``columns`` only if given."""
     chosen = [name.strip() for name in columns.split(",") if name.strip()] or names
     unknown = [name for name in chosen if name not in names]
     if unknown:
         raise click.UsageError(f"unknown columns {', '.join(unknown)} (available: {', '.join(names)})")
-    table = Table(title=f"marts.{mart}")
+    table = Table(title=title)
     for name in chosen:
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     for row in rows:

@@ -33,8 +33,13 @@ def update_command(base_url: str | None, openmeteo_base_url: str | None) -> None
 
     Example: weatherinsight update
     """
+    from weatherinsight.lake import LakeError, refuse_spark_target
     from weatherinsight.ops.update import EXIT_UNREACHABLE, UpdateError, configured_scope, run_update
 
+    try:
+        refuse_spark_target("weatherinsight update")
+    except LakeError as error:
+        raise click.UsageError(str(error)) from error
     try:
         scope = configured_scope()
         connection = db.resolve(start=True)
