@@ -25,7 +25,17 @@
 {% macro spark__lake_partition_column(time_sql) -%}
         ,
         -- partition (spark): the UTC quarter
-        cast(date_trunc('quarter', {{ time_sql }}) as date) as lake_quarter
+        {{ lake_quarter_of(time_sql) }} as lake_quarter
+{%- endmacro %}
+
+{#- SQL (spark): the partition of a time, the first day of its UTC quarter. -#}
+{% macro lake_quarter_of(time_sql) -%}
+    cast(date_trunc('quarter', {{ time_sql }}) as date)
+{%- endmacro %}
+
+{#- The first day of the UTC quarter after the one `day` falls in. -#}
+{% macro next_quarter(day) -%}
+    {{ return(widen_window(day, day + modules.datetime.timedelta(days=1), 'quarter')[1]) }}
 {%- endmacro %}
 
 {#- on-run-start (spark): refuse a window narrower than a partition (nothing is written), then
@@ -69,9 +79,9 @@
     {%- set window = window_settings() -%}
     {%- if window is none or flags.FULL_REFRESH -%}{{ return(none) }}{%- endif -%}
     {%- set bounds = widen_window(window.start, window.end, 'quarter') -%}
-    {%- set first_whole = widen_window(window.start, window.start, 'quarter')[1] if window.start != bounds[0] else bounds[0] -%}
-    {%- set last_whole = bounds[1] if window.end == bounds[1] else widen_window(window.end, window.end, 'quarter')[0] -%}
-    {%- if first_whole >= last_whole -%}
+    {#- the first quarter that starts inside the window must also end inside it -#}
+    {%- set first_whole = window.start if window.start == bounds[0] else next_quarter(window.start) -%}
+    {%- if next_quarter(first_whole) > window.end -%}
         {{ exceptions.raise_compiler_error("window [" ~ window.start ~ ", " ~ window.end ~ ") is narrower than a partition of the spark target (a UTC quarter): give whole quarters, e.g. start_date: " ~ bounds[0] ~ ", end_date: " ~ bounds[1]) }}
     {%- endif -%}
     {%- if window.stations or window.locations -%}
@@ -82,58 +92,51 @@
 {#- The change plan on spark (see the top of this file): mode, grain `quarter` and the partitions
     (first days of UTC quarters, as text) the build rewrites. -#}
 {% macro spark__change_plan() -%}
-    {%- if not execute -%}
-        {{ return({'mode': 'parse', 'grain': 'quarter', 'partitions': [], 'ranges': [], 'absorbs': []}) }}
-    {%- endif -%}
+    {%- set plan = {'mode': 'parse', 'grain': 'quarter', 'partitions': [], 'ranges': [], 'absorbs': []} -%}
+    {%- if not execute -%}{{ return(plan) }}{%- endif -%}
     {%- set mode = 'window' if window_active() else ('plain' if is_incremental() else 'full') -%}
     {%- if mode == 'window' and window_excludes_model() -%}
-        {{ return({'mode': 'skip', 'grain': 'quarter', 'partitions': [], 'ranges': [], 'absorbs': []}) }}
-    {%- endif -%}
-    {%- set partitions = [] -%}
-    {%- if mode == 'window' -%}
+        {%- set mode = 'skip' -%}
+    {%- elif mode == 'window' -%}
         {%- set bounds = window_bounds('quarter') -%}
         {%- set quarter = namespace(start=bounds[0]) -%}
+        {#- a loop bounded by the quarters the window spans (Jinja has no while) -#}
         {%- for _ in range(4 * (bounds[1].year - bounds[0].year + 1)) if quarter.start < bounds[1] -%}
-            {%- do partitions.append(quarter.start | string) -%}
-            {%- set quarter.start = widen_window(quarter.start, quarter.start + modules.datetime.timedelta(days=1), 'quarter')[1] -%}
+            {%- do plan.partitions.append(quarter.start | string) -%}
+            {%- set quarter.start = next_quarter(quarter.start) -%}
         {%- endfor -%}
-    {%- elif mode == 'plain' and model.resource_type == 'model' -%}
-        {%- for row in run_query(stale_partitions_sql()).rows -%}
-            {%- do partitions.append(row[0] | string) -%}
-        {%- endfor -%}
-        {%- do log(this.name ~ ": " ~ partitions | length ~ " quarter partition(s) with newer loads", info=true) -%}
-    {%- elif mode == 'plain' -%}
+    {%- elif mode == 'plain' and model.resource_type != 'model' -%}
         {#- a unit test: everything its given inputs hold -#}
         {%- set mode = 'full' -%}
+    {%- elif mode == 'plain' -%}
+        {%- for row in run_query(stale_partitions_sql()).rows -%}
+            {%- do plan.partitions.append(row[0] | string) -%}
+        {%- endfor -%}
+        {%- do log(this.name ~ ": " ~ plan.partitions | length ~ " quarter partition(s) with newer loads", info=true) -%}
     {%- endif -%}
-    {{ return({'mode': mode, 'grain': 'quarter', 'partitions': partitions, 'ranges': [], 'absorbs': []}) }}
+    {%- do plan.update({'mode': mode}) -%}
+    {{ return(plan) }}
 {%- endmacro %}
 
 {#- SQL: the partitions (as text) where an input holds a newer load than this model has seen. -#}
 {% macro stale_partitions_sql() -%}
+    {#- the inputs change tracking follows on PostgreSQL: the raw table of an hourly fact's product,
+        else the windowed parents -#}
+    {%- set product = config.get('meta', {}).get('product') -%}
+    {%- set raw = change_tracking_raw_table(product) if product else none -%}
     {%- set inputs = [] -%}
-    {%- for parent_id in model.depends_on.nodes -%}
-        {%- set parent = graph.nodes.get(parent_id) -%}
-        {%- if parent is not none and parent.resource_type == 'model' and (parent.config.get('meta') or {}).get('window') -%}
+    {%- for input in change_inputs() -%}
+        {%- if input == raw -%}
             {%- do inputs.append({
-                'relation': parent.schema ~ '.' ~ (parent.alias or parent.name),
-                'quarter': 'lake_quarter',
-                'load_id': 'latest_load_id',
-                'where': '',
+                'relation': raw,
+                'quarter': lake_quarter_of('observed_at'),
+                'load_id': load_id_number('_dlt_load_id'),
+                'where': 'where _dlt_load_id in (select load_id from ' ~ raw.split('.')[0] ~ '._dlt_loads where status = 0)',
             }) -%}
+        {%- else -%}
+            {%- do inputs.append({'relation': input, 'quarter': 'lake_quarter', 'load_id': 'latest_load_id', 'where': ''}) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- set product = config.get('meta', {}).get('product') -%}
-    {%- if not inputs and product -%}
-        {%- set raw = change_tracking_raw_table(product) -%}
-        {%- set schema = raw.split('.')[0] -%}
-        {%- do inputs.append({
-            'relation': raw,
-            'quarter': "cast(date_trunc('quarter', observed_at) as date)",
-            'load_id': load_id_number('_dlt_load_id'),
-            'where': 'where _dlt_load_id in (select load_id from ' ~ schema ~ '._dlt_loads where status = 0)',
-        }) -%}
-    {%- endif -%}
     with
     seen as (
         select lake_quarter, max(latest_load_id) as newest_seen
@@ -180,7 +183,7 @@
         {%- set ranges = [] -%}
         {%- for partition in partitions | sort -%}
             {%- set start = modules.datetime.date.fromisoformat(partition) -%}
-            {%- set end = widen_window(start, start + modules.datetime.timedelta(days=1), 'quarter')[1] -%}
+            {%- set end = next_quarter(start) -%}
             {%- if ranges and ranges[-1][1] == start -%}
                 {%- set last = ranges.pop() -%}
                 {%- do ranges.append([last[0], end]) -%}
@@ -188,7 +191,7 @@
                 {%- do ranges.append([start, end]) -%}
             {%- endif -%}
         {%- endfor -%}
-        ({% for start, end in ranges %}({{ time_column }} >= timestamp'{{ start }} 00:00:00' and {{ time_column }} < timestamp'{{ end }} 00:00:00'){{ ' or ' if not loop.last }}{% endfor %})
+        ({% for start, end in ranges %}({{ time_column }} >= {{ timestamp_literal(start ~ ' 00:00:00+00') }} and {{ time_column }} < {{ timestamp_literal(end ~ ' 00:00:00+00') }}){{ ' or ' if not loop.last }}{% endfor %})
     {%- endif -%}
 {%- endmacro %}
 
@@ -263,7 +266,7 @@
 {%- endmacro %}
 
 {% macro spark__sql_type(name) -%}
-    {{ return({'text': 'string', 'double precision': 'double', 'numeric': 'decimal(38, 9)'}.get(name | lower | trim, name)) }}
+    {{ return({'text': 'string', 'double precision': 'double'}.get(name | lower | trim, name)) }}
 {%- endmacro %}
 
 {#- Seeds on spark: dbt-spark's table of a CSV file, with the seeds' PostgreSQL column types

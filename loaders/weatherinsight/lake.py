@@ -21,12 +21,15 @@ from contextlib import contextmanager
 from datetime import date
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
-
-import dlt
 
 from weatherinsight import db
 from weatherinsight.errors import RequestError
+from weatherinsight.ops.windows import Window, split
+
+if TYPE_CHECKING:
+    import dlt
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,8 @@ def pipeline_name(url: str, source: str) -> str:
 
 def make_pipeline(url: str, source: str, dataset: str, folder: str | Path | None = None) -> dlt.Pipeline:
     """The lake's pipeline of ``source``: parquet files below ``url``/``dataset``."""
+    import dlt  # here, not at the top: `weatherinsight dbt` imports this module and does not need dlt
+
     return dlt.pipeline(
         pipeline_name=pipeline_name(url, source),
         destination=dlt.destinations.filesystem(bucket_url=url),
@@ -152,8 +157,6 @@ def refuse_spark_target(command: str) -> None:
 def check_window(variables: dict | None, full_refresh: bool = False) -> None:
     """Refuse a window narrower than a partition of the spark target (no whole UTC quarter inside
     it) before Spark starts, as ``macros/spark.sql`` does when dbt runs on its own."""
-    from weatherinsight.ops.windows import Window, split
-
     if full_refresh or not isinstance(variables, dict):
         return
     try:
@@ -171,13 +174,19 @@ def check_window(variables: dict | None, full_refresh: bool = False) -> None:
         )
 
 
+def spark_dir() -> Path:
+    """Spark's folder (its warehouse and metastore): ``WEATHERINSIGHT_SPARK_DIR``, else ``.spark/``
+    in the checkout."""
+    configured = os.environ.get("WEATHERINSIGHT_SPARK_DIR")
+    return Path(configured).resolve() if configured else db.project_root() / ".spark"
+
+
 def spark_env(url: str | None = None) -> dict[str, str]:
     """The environment the ``spark`` target reads (profiles.yml): the lake and the folder of Spark's
     warehouse and metastore (``.spark/`` in the checkout), both absolute."""
-    root = db.project_root()
     return {
         "WEATHERINSIGHT_LAKE_URL": lake_url(url),
-        "WEATHERINSIGHT_SPARK_DIR": os.environ.get("WEATHERINSIGHT_SPARK_DIR") or str(root / ".spark"),
+        "WEATHERINSIGHT_SPARK_DIR": str(spark_dir()),
         "DBT_TARGET": "spark",
         # a local session binds to the loopback interface (and does not warn about the hostname)
         "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),

@@ -24,7 +24,7 @@ def lake_group() -> None:
 
 
 def _warehouse(spark_dir: Path | None) -> Path:
-    return Path(spark_dir or lake.spark_env()["WEATHERINSIGHT_SPARK_DIR"]) / "warehouse"
+    return (spark_dir or lake.spark_dir()) / "warehouse"
 
 
 SPARK_DIR = click.option(
