@@ -159,10 +159,56 @@ def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     if pipeline.has_pending_data:
         log.info("finishing the interrupted load of %s first", pipeline.pipeline_name)
         pipeline.normalize()  # packages killed before their load keep the file formats they were extracted in
+        resumed = started_tables(pipeline)
         pipeline.load()
+        drop_rows_stored_twice(pipeline, resumed)
     pipeline = pipeline.drop()
     pipeline.sync_destination()
     return pipeline
+
+
+def started_tables(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
+    """Per pending load, the tables with a job under way when the load was interrupted: dlt runs
+    such a job again, and the destination may have committed it already (a kill between its commit
+    and dlt noting it)."""
+    started: dict[str, set[str]] = {}
+    for load_id in pipeline.list_normalized_load_packages():
+        jobs = pipeline.get_load_package_info(load_id).jobs.get("started_jobs", [])
+        tables = {job.job_file_info.table_name for job in jobs} - {"_dlt_pipeline_state"}
+        if tables:
+            started[load_id] = tables
+    return started
+
+
+def drop_rows_stored_twice(pipeline: dlt.Pipeline, started: dict[str, set[str]]) -> None:
+    """Remove the second copy of rows a job run again has stored twice (identical in every column,
+    load id included: within one load no two rows are alike, each carries its file and line or its
+    request). Only on PostgreSQL: a file destination rewrites the job's file under the same name."""
+    if not started or pipeline.destination.destination_name != "postgres":
+        return
+    with pipeline.sql_client() as client:
+        for load_id, tables in started.items():
+            for table in sorted(tables):
+                name = client.make_qualified_table_name(table)
+                removed = client.execute_sql(
+                    f"""
+                    with removed as (
+                        delete from {name} where ctid in (
+                            select ctid from (
+                                select ctid, row_number() over (partition by stored::text) as copy
+                                from {name} as stored where stored._dlt_load_id = %s
+                            ) as copies
+                            where copy > 1
+                        )
+                        returning 1
+                    )
+                    select count(*) from removed
+                    """,
+                    load_id,
+                )[0][0]
+                if removed:
+                    log.warning("load %s: %d row(s) of %s were stored twice by the resumed load; removed", load_id,
+                                removed, table)  # fmt: skip
 
 
 def known_files(pipeline: dlt.Pipeline) -> dict:
@@ -189,15 +235,19 @@ def load_dwd(
     if lake_url is not None:
         lake.check_writable(lake_url)  # one line before anything is fetched
         lock = lake.load_lock(lake_url)
-        pipeline = lake.make_pipeline(lake_url, PIPELINE_NAME, DATASET_NAME, pipelines_dir)
     else:
         db.connect(connection).close()  # fail fast, with one line, before touching anything
         # one load at a time per warehouse: a second one (another checkout, a backfill) waits here and
         # then plans from the state the first one left in the warehouse
         lock = db.advisory_lock(connection, LOAD_LOCK, on_wait=lambda: log.warning("waiting for another load"))
-        pipeline = make_pipeline(connection, pipelines_dir)
     session = session or make_client()
     with lock:
+        # the pipeline's local folder is set up only under the lock: two loads making it at once
+        # would each see the other's half-written folder
+        if lake_url is not None:
+            pipeline = lake.make_pipeline(lake_url, PIPELINE_NAME, DATASET_NAME, pipelines_dir)
+        else:
+            pipeline = make_pipeline(connection, pipelines_dir)
         pipeline = state_from_warehouse(pipeline)
         known = known_files(pipeline)
         plan = plan_load(session, base_url, products, stations, window, known)
