@@ -66,7 +66,9 @@
 
 {#- A raw source table, or -- when nothing has loaded it yet in this warehouse -- an empty relation
     with the columns and types its YAML declares, so the models of a source not loaded yet build
-    empty instead of failing (a warehouse with DWD data only still builds the Open-Meteo marts). -#}
+    empty instead of failing (a warehouse with DWD data only still builds the Open-Meteo marts).
+    Use it as `from {{ raw_source(...) }}` without an alias of your own: the stand-in carries the
+    table's name as its alias. -#}
 {% macro raw_source(source_name, table_name) -%}
     {%- set relation = source(source_name, table_name) -%}
     {%- if not execute or adapter.get_relation(relation.database, relation.schema, relation.identifier) is not none -%}
@@ -81,5 +83,6 @@
     {%- if not columns -%}
         {{ exceptions.raise_compiler_error("raw_source: " ~ source_name ~ "." ~ table_name ~ " declares no columns") }}
     {%- endif -%}
-    {{ return('(select ' ~ columns | join(', ') ~ ' where false)') }}
+    {#- aliased like the table: PostgreSQL before 16 refuses a subquery in FROM without an alias -#}
+    {{ return('(select ' ~ columns | join(', ') ~ ' where false) as ' ~ adapter.quote(table_name)) }}
 {%- endmacro %}
