@@ -11,6 +11,7 @@ total agree and a backfill publishing a window meanwhile is seen whole or not at
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
+import psycopg
 import psycopg2
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -57,11 +59,13 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def reader(connection: db.ConnectionSettings) -> db.ConnectionSettings:
+def reader(
+    connection: db.ConnectionSettings, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS
+) -> db.ConnectionSettings:
     """``connection`` with every session switched to the read-only role, read-only transactions and
     a statement timeout (libpq startup options: no statement of ours can forget them)."""
     return connection.with_options(
-        f"-c role={READER_ROLE} -c default_transaction_read_only=on -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        f"-c role={READER_ROLE} -c default_transaction_read_only=on -c statement_timeout={statement_timeout_ms}"
         " -c timezone=UTC"
     )
 
@@ -194,8 +198,9 @@ class Warehouse:
         return await cursor.fetchall(), total
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message, **extra})
+def _error(status_code: int, message: str, /, **extra: Any) -> JSONResponse:
+    """A JSON error answer; ``extra`` fields may be named anything (``/health`` has its own ``status``)."""
+    return JSONResponse(status_code=status_code, content={"error": message, **extra})
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (1 to {MAX_LIMIT}).")]
@@ -205,9 +210,12 @@ Quarter = Annotated[int | None, Query(ge=1, le=4, description="Quarter of the ye
 Id = Annotated[int | None, Query(ge=0, le=2_147_483_647)]
 
 
-def create_app(connection: db.ConnectionSettings, pool_size: int = 8) -> FastAPI:
-    """The ASGI app reading the warehouse at ``connection`` through the read-only role."""
-    settings = reader(connection)
+def create_app(
+    connection: db.ConnectionSettings, pool_size: int = 8, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS
+) -> FastAPI:
+    """The ASGI app reading the warehouse at ``connection`` through the read-only role; a statement
+    running past ``statement_timeout_ms`` is cancelled and answered 503."""
+    settings = reader(connection, statement_timeout_ms)
     conninfo = make_conninfo(
         host=settings.host,
         port=settings.port,
@@ -259,6 +267,13 @@ def create_app(connection: db.ConnectionSettings, pool_size: int = 8) -> FastAPI
         first = problems[0] if problems else {"parameter": "?", "message": "invalid request"}
         return _error(
             422, f"invalid {first['parameter']}: {first['message']}", parameter=first["parameter"], problems=problems
+        )
+
+    @app.exception_handler(psycopg.errors.QueryCanceled)
+    async def too_slow(request: Request, error: psycopg.errors.QueryCanceled) -> JSONResponse:
+        log.warning("%s %s ran past the statement timeout", request.method, request.url.path)
+        return _error(
+            503, f"the query ran past the API's statement timeout ({statement_timeout_ms / 1000:g} s): try again later"
         )
 
     @app.exception_handler(Exception)
@@ -483,6 +498,12 @@ async def _listing(
     return page(rows, total, limit, offset)
 
 
+#: the statement timeout ``serve`` hands to the app of each worker process (milliseconds)
+TIMEOUT_ENV = "WEATHERINSIGHT_API_STATEMENT_TIMEOUT_MS"
+
+
 def app_from_env() -> FastAPI:
     """The app for the connection this process resolves (uvicorn's factory for several workers)."""
-    return create_app(db.resolve(start=False))
+    return create_app(
+        db.resolve(start=False), statement_timeout_ms=int(os.environ.get(TIMEOUT_ENV, STATEMENT_TIMEOUT_MS))
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import click
@@ -19,8 +20,15 @@ from weatherinsight.cli.common import user_errors
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Server processes (uvicorn workers)."
 )
+@click.option(
+    "--statement-timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=30,
+    show_default=True,
+    help="Seconds a query may run; a request whose query runs longer is answered 503.",
+)
 @user_errors()
-def serve_command(host: str, port: int, pool_size: int, workers: int) -> None:
+def serve_command(host: str, port: int, pool_size: int, workers: int, statement_timeout: float) -> None:
     """Serve the published marts, stations, coverage, runs and dataset versions as JSON over HTTP.
 
     Reads through the read-only role `weatherinsight_api` (created and granted SELECT on the marts,
@@ -36,8 +44,9 @@ def serve_command(host: str, port: int, pool_size: int, workers: int) -> None:
     from weatherinsight import api
 
     connection = db.resolve(start=True)
+    timeout_ms = int(statement_timeout * 1000)
     api.ensure_reader_role(connection)
-    db.connect(api.reader(connection)).close()  # the role can log in: fail here, not on the first request
+    db.connect(api.reader(connection, timeout_ms)).close()  # the role can log in: fail here, not on the first request
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -46,10 +55,11 @@ def serve_command(host: str, port: int, pool_size: int, workers: int) -> None:
             raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from error
     click.echo(f"serving {connection.describe()} on http://{host}:{port} (docs: /docs; Ctrl-C stops)", err=True)
     if workers == 1:
-        uvicorn.run(api.create_app(connection, pool_size), host=host, port=port, log_level="warning")
+        uvicorn.run(api.create_app(connection, pool_size, timeout_ms), host=host, port=port, log_level="warning")
     else:
         # each worker process builds its own app (and pool) from the environment
         db.apply_env(connection)
+        os.environ[api.TIMEOUT_ENV] = str(timeout_ms)
         uvicorn.run(
             "weatherinsight.api:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning"
         )
