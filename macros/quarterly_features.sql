@@ -3,7 +3,18 @@
         avg({{ measure }}) as {{ measure }}_mean,
         min({{ measure }}) as {{ measure }}_min,
         max({{ measure }}) as {{ measure }}_max,
-        stddev_samp({{ measure }}) as {{ measure }}_stddev
+        {{ sample_stddev(measure) }} as {{ measure }}_stddev
+{%- endmacro %}
+
+{#- The sample standard deviation of an exact decimal measure, the same whatever order its rows are
+    added in. Dispatched: PostgreSQL's numeric stddev_samp is exact; Spark's is computed in double
+    precision as the rows arrive, so it takes exact decimal sums there (see spark__sample_stddev). -#}
+{% macro sample_stddev(measure) -%}
+    {{ return(adapter.dispatch('sample_stddev', 'weatherinsight')(measure)) }}
+{%- endmacro %}
+
+{% macro default__sample_stddev(measure) -%}
+    stddev_samp({{ measure }})
 {%- endmacro %}
 
 {#- Quarterly features per station (or location: the model's `meta.window.key`) from an hourly fact: coverage of `main_measure` (observed
