@@ -23,16 +23,17 @@ NAME = "openmeteo"
 
 
 class CallLimiter:
-    def __init__(self, calls_per_minute: int) -> None:
-        rates = [Rate(calls_per_minute, Duration.MINUTE)]
+    def __init__(self, calls_per_minute: int, window_scale: float = 1.0) -> None:
+        """``calls_per_minute`` at most, and the free plan's hour and day limits where they bind.
+        ``window_scale`` is the length of the provider's minute, hour and day as a fraction of real
+        ones: 1 for Open-Meteo; a stand-in may count in shorter windows (the tests use 0.1)."""
+        minute = int(Duration.MINUTE * window_scale)
+        rates = [Rate(calls_per_minute, minute)]
         if calls_per_minute <= FREE_LIMITS["minute"]:
             # the hour and day limits, where they bind: a longer window with a lower rate per minute
-            for limit, minutes, interval in (
-                (FREE_LIMITS["hour"], 60, Duration.HOUR),
-                (FREE_LIMITS["day"], 1440, Duration.DAY),
-            ):
-                if limit / minutes < rates[-1].limit / (rates[-1].interval / 60_000):
-                    rates.append(Rate(limit, interval))
+            for limit, minutes in ((FREE_LIMITS["hour"], 60), (FREE_LIMITS["day"], 1440)):
+                if limit / minutes < calls_per_minute:
+                    rates.append(Rate(limit, minute * minutes))
         self.calls_per_minute = calls_per_minute
         self.bucket = InMemoryBucket(rates)
         self.limiter = Limiter(self.bucket)

@@ -717,7 +717,7 @@ def load_openmeteo(
         if dry_run or not plan.batches:
             result.seconds = time.perf_counter() - started
             return result
-        limiter = CallLimiter(rate_limit)
+        limiter = CallLimiter(rate_limit, source_config("limit_window_scale", 1.0, PIPELINE_NAME))
         limiter.remember(past_calls(connection))
         fetcher = Fetcher(session or requests.Session(), base_urls(base_url), limiter)
         # each API's first request before anything is drawn or written: a server that is not
