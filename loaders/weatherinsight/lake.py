@@ -181,12 +181,12 @@ def spark_dir() -> Path:
     return Path(configured).resolve() if configured else db.project_root() / ".spark"
 
 
-def spark_env(url: str | None = None) -> dict[str, str]:
+def spark_env(url: str | None = None, folder: Path | None = None) -> dict[str, str]:
     """The environment the ``spark`` target reads (profiles.yml): the lake and the folder of Spark's
-    warehouse and metastore (``.spark/`` in the checkout), both absolute."""
+    warehouse and metastore (``folder``, else :func:`spark_dir`), both absolute."""
     return {
         "WEATHERINSIGHT_LAKE_URL": lake_url(url),
-        "WEATHERINSIGHT_SPARK_DIR": str(spark_dir()),
+        "WEATHERINSIGHT_SPARK_DIR": str((folder or spark_dir()).resolve()),
         "DBT_TARGET": "spark",
         # a local session binds to the loopback interface (and does not warn about the hostname)
         "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),

@@ -15,9 +15,8 @@ import yaml
 
 from weatherinsight import db, lake
 from weatherinsight.cli.common import user_errors
-from weatherinsight.ops.dbt import dbt_executable
+from weatherinsight.ops.dbt import dbt_executable, parse_folder, warm_parse_env
 from weatherinsight.ops.dbt_session import RUNTIME_VARS, DbtSession
-from weatherinsight.ops.dbt_worker import parse_folder
 
 #: subcommands and options the in-process path knows; any other option runs dbt as a subprocess
 IN_PROCESS_COMMANDS = ("build", "run", "test", "compile")
@@ -69,7 +68,9 @@ def dbt_command(dbt_args: tuple[str, ...]) -> None:
     db.apply_env(connection)
     window = window_invocation(dbt_args)
     if window is None:
-        completed = subprocess.run([dbt_executable(), *dbt_args], cwd=db.project_root(), check=False)
+        # dbt starts from the warehouse's kept parse of the project (its target folder may be new)
+        env = {**warm_parse_env(connection.database), **os.environ}
+        completed = subprocess.run([dbt_executable(), *dbt_args], cwd=db.project_root(), env=env, check=False)
         raise SystemExit(completed.returncode)
     arguments, variables = window
     result = DbtSession(parse_folder(connection.database)).invoke(arguments, variables=variables)

@@ -5,12 +5,15 @@ log file."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +54,8 @@ class DbtResult:
             result.execution_seconds = execution.elapsed_time
             result.results = [
                 {
-                    "unique_id": item.node.unique_id,
+                    # a run-operation answers with its artifact, whose results name their node by id
+                    "unique_id": item.node.unique_id if hasattr(item, "node") else item.unique_id,
                     "status": str(item.status),
                     "failures": item.failures,
                     "message": item.message,
@@ -134,6 +138,44 @@ def backfill_target(*parts: str) -> Path:
     return db.project_root() / "target" / "backfill" / Path(*parts)
 
 
+#: the file dbt keeps its partial parse in
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def parse_folder(database: str) -> Path:
+    """dbt's partial-parse state of the project for commands against ``database`` (it depends on the
+    profile, so one per database): kept by dbt workers and `weatherinsight dbt`, read by every dbt
+    process this package starts."""
+    return backfill_target("parse", database)
+
+
+@contextlib.contextmanager
+def parse_folder_locked(database: str) -> Iterator[Path]:
+    """``parse_folder(database)``, locked against another process writing its state meanwhile."""
+    folder = parse_folder(database)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield folder
+
+
+def warm_parse_env(database: str) -> dict[str, str]:
+    """The environment that makes a dbt process start from ``database``'s kept parse (dbt then
+    re-parses only the files changed since): ~2 s instead of ~8 s for a whole parse."""
+    state = parse_folder(database) / PARTIAL_PARSE
+    return {"DBT_PARTIAL_PARSE_FILE_PATH": str(state)} if state.is_file() else {}
+
+
+def keep_parse_state(database: str, target_path: Path) -> None:
+    """Keep the parse a dbt process wrote into ``target_path`` as ``database``'s parse state."""
+    written = target_path / PARTIAL_PARSE
+    if not written.is_file():
+        return
+    with parse_folder_locked(database) as folder:
+        shutil.copyfile(written, folder / f"{PARTIAL_PARSE}.tmp")
+        os.replace(folder / f"{PARTIAL_PARSE}.tmp", folder / PARTIAL_PARSE)
+
+
 def dbt_environment(connection: db.ConnectionSettings) -> dict[str, str]:
     """This process's environment for a dbt process against ``connection``: its PG* variables
     (which profiles.yml reads) replace ours, and dbt sends no usage statistics."""
@@ -161,10 +203,11 @@ def run_dbt(
     command = [dbt_executable(), *arguments, "--target-path", str(target_path), "--log-path", str(target_path)]
     if variables:
         command += ["--vars", yaml.safe_dump(variables, default_flow_style=True, width=10_000).strip()]
-    env = dbt_environment(connection)
+    env = {**warm_parse_env(connection.database), **dbt_environment(connection)}
     log.info("dbt: %s", " ".join(command))
     with log_path.open("w") as out:
         completed = subprocess.run(command, cwd=db.project_root(), env=env, stdout=out, stderr=subprocess.STDOUT)
+    keep_parse_state(connection.database, target_path)
     result = DbtResult(completed.returncode, target_path, log_path)
     run_results = target_path / "run_results.json"
     if run_results.is_file():

@@ -24,22 +24,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from weatherinsight import db
-from weatherinsight.ops.dbt import WORKER_NODE, DbtResult, backfill_target, dbt_environment
+from weatherinsight.ops.dbt import WORKER_NODE, DbtResult, dbt_environment, parse_folder
 
 log = logging.getLogger(__name__)
-
-
-def parse_folder(database: str) -> Path:
-    """dbt's partial-parse state for the workers of one database (it depends on the profile)."""
-    return backfill_target("parse", database)
 
 
 class DbtWorker:
     """The parent's handle on one worker process; started on first use, restarted if it died."""
 
-    def __init__(self, connection: db.ConnectionSettings, log_dir: Path) -> None:
+    def __init__(
+        self,
+        connection: db.ConnectionSettings,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        parse_dir: Path | None = None,
+    ) -> None:
+        """A worker for ``connection``; ``env`` adds variables to its environment (the spark target's
+        ``DBT_TARGET`` and folders: one JVM then serves every invocation), ``parse_dir`` keeps its
+        parse state elsewhere than the database's (another target parses to another manifest)."""
         self.connection = connection
         self.log_dir = log_dir
+        self.env = env or {}
+        self.parse_dir = parse_dir or parse_folder(connection.database)
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
         #: answers still to read for requests sent without waiting (a parse started early)
@@ -47,10 +53,10 @@ class DbtWorker:
 
     def _start(self) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = dbt_environment(self.connection)
+        env = {**dbt_environment(self.connection), **self.env}
         with (self.log_dir / "worker.out").open("ab") as errors:
             return subprocess.Popen(
-                [sys.executable, "-m", "weatherinsight.ops.dbt_worker", str(parse_folder(self.connection.database))],
+                [sys.executable, "-m", "weatherinsight.ops.dbt_worker", str(self.parse_dir)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,
