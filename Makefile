@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SPARK_INSTALLED := $(VENV)/.installed-spark
 
-.PHONY: install install-spark browser demo demo-spark test lint pytest bench bench-serve bench-spark ci-state ci-slim docs db-up db-down clean
+.PHONY: install install-spark browser demo demo-spark test test-quick lint pytest bench bench-serve bench-spark ci-state ci-slim docs db-up db-down clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +44,16 @@ lint: install
 	$(BIN)/ruff format --check loaders tests bench scripts
 	eval "$$($(BIN)/weatherinsight db env)" && $(BIN)/sqlfluff lint models tests/dbt
 
+# the suite in two workers (a module's shared warehouse stays on one: --dist loadgroup)
+WORKERS ?= 2
 pytest: install install-spark
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
 	# the README's Reliability table must be what the fault suite just recorded
 	$(BIN)/python scripts/reliability_table.py --check
+
+test-quick: install ## the inner loop (~2 min): ruff, parser, loader units, window parity, CLI errors, dbt unit tests
+	$(BIN)/ruff check loaders tests bench scripts
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m quick
 
 bench: install ## benchmarks: loader vs COPY, windowed rebuilds, dbt overhead, SQLMesh and wetterdienst (~20 min)
 	$(BIN)/python bench/run.py

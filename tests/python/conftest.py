@@ -1,9 +1,17 @@
 """Shared fixtures: a real PostgreSQL (embedded unless PGHOST is set) with a fresh database per
-test, and a local HTTP mirror of DWD's server on 127.0.0.1 built from the committed real files."""
+test, a local HTTP mirror of DWD's server on 127.0.0.1 built from the committed real files, and dbt
+run as cheaply as the test allows.
+
+The suite runs in two pytest-xdist workers (``make test``). Each worker names its databases and
+folders after itself (:func:`worker_name`), and every test of a worker gets the same database name
+(``wi_test_gw0``): dbt's parse of the project depends on the database the profile names, so one
+name per worker lets dbt reuse its parse from test to test. dbt commands whose subject is not the
+dbt CLI run in a dbt worker process that keeps the project parsed (:func:`run_dbt`)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import http.server
 import io
@@ -14,18 +22,21 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from weatherinsight import db
 from weatherinsight.dwd.listing import make_client
 from weatherinsight.dwd.settings import HOURLY_PATH
+from weatherinsight.ops.dbt import keep_parse_state, warm_parse_env
+from weatherinsight.ops.dbt_session import RUNTIME_VARS
+from weatherinsight.ops.dbt_worker import DbtWorker
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_MIRROR = REPO / "sample_data" / "dwd_mirror"
@@ -163,16 +174,33 @@ def serve_mirror(root: Path) -> Iterator[Mirror]:
         server.server_close()
 
 
+#: the pytest-xdist worker running this process ("gw0", "gw1"; "main" when run without xdist)
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+#: per-worker folders of the suite (logs, dbt workers' output)
+WORK = REPO / "target" / "tests" / WORKER
+
+
+def worker_name(name: str) -> str:
+    """``name`` made this worker's own: two workers never share a database of that name."""
+    return f"{name}_{WORKER}"
+
+
 @pytest.fixture(scope="session")
 def server() -> db.ConnectionSettings:
-    """The PostgreSQL server under test (started once, left running like `weatherinsight db up`)."""
-    return db.resolve(start=True)
+    """The PostgreSQL server under test (started once, left running like `weatherinsight db up`;
+    two workers starting it at once take turns)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    with (REPO / "target" / "tests" / ".server.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return db.resolve(start=True)
 
 
 @pytest.fixture
 def database(server: db.ConnectionSettings) -> Iterator[db.ConnectionSettings]:
-    """A fresh, empty database for one test, dropped afterwards."""
-    connection = server.with_database(f"wi_test_{uuid.uuid4().hex[:10]}")
+    """A fresh, empty database for one test, dropped afterwards. Every test of a worker gets the same
+    name (``wi_test_gw0``), so dbt reuses its parse of the project from test to test."""
+    connection = server.with_database(worker_name("wi_test"))
+    db.drop_database(connection)
     db.ensure_database(connection)
     try:
         yield connection
@@ -214,8 +242,9 @@ def execute(connection: db.ConnectionSettings, statement: str) -> int:
 
 @contextlib.contextmanager
 def scratch_database(server: db.ConnectionSettings, name: str) -> Iterator[db.ConnectionSettings]:
-    """A database made empty for a module's expensive fixture, dropped when the context ends."""
-    database = server.with_database(name)
+    """A database made empty for a module's expensive fixture (``name`` made the worker's own),
+    dropped when the context ends."""
+    database = server.with_database(worker_name(name))
     db.drop_database(database)
     db.ensure_database(database)
     try:
@@ -242,10 +271,12 @@ def clone_database(template: db.ConnectionSettings, name: str) -> db.ConnectionS
 
 
 def cli_env(connection: db.ConnectionSettings, **extra: str) -> dict[str, str]:
-    """The environment of a command run as a user runs it against ``connection``; session settings
-    such as PGTZ pass through (CI runs the suite once with PGTZ=Europe/Berlin)."""
-    env = {key: value for key, value in os.environ.items() if key not in db.ENV_VARS}
+    """The environment of a command run as a user runs it against ``connection``, its output piped
+    (no terminal size: tables as wide as they need); session settings such as PGTZ pass through (CI
+    runs the suite once with PGTZ=Europe/Berlin). Its log goes to the worker's own folder."""
+    env = {key: value for key, value in os.environ.items() if key not in (*db.ENV_VARS, "COLUMNS", "LINES")}
     env.update(connection.env())
+    env["WEATHERINSIGHT_LOG_DIR"] = str(WORK / "logs")
     env.update(extra)
     return env
 
@@ -256,13 +287,74 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.Com
     )
 
 
+# ---- dbt, as cheaply as the test allows ---------------------------------------------------------
+
+#: dbt commands a dbt worker runs on its parsed project; others (parse, docs, ls…) run as the CLI
+IN_PROCESS = ("build", "run", "test", "seed", "snapshot", "compile", "run-operation")
+_workers: dict[str, DbtWorker] = {}
+
+
+def dbt_worker(connection: db.ConnectionSettings) -> DbtWorker:
+    """This session's dbt worker for ``connection``'s database (started on first use)."""
+    if connection.database not in _workers:
+        _workers[connection.database] = DbtWorker(connection, WORK / "dbt_workers" / connection.database)
+    return _workers[connection.database]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_dbt_workers() -> Iterator[None]:
+    yield
+    for worker in _workers.values():
+        worker.close()
+
+
+def _in_process(arguments: tuple[str, ...]) -> tuple[list[str], dict | None] | None:
+    """(arguments, vars) for a dbt worker, or None when the command must run as the dbt CLI."""
+    if not arguments or arguments[0] not in IN_PROCESS:
+        return None
+    rest, variables = list(arguments), None
+    if "--vars" in rest:
+        at = rest.index("--vars")
+        variables = yaml.safe_load(rest[at + 1])
+        del rest[at : at + 2]
+        if not isinstance(variables, dict) or set(variables) - RUNTIME_VARS:
+            return None  # a var that changes how the project parses
+        # YAML reads 2021-01-01 as a date; the worker takes JSON, and dbt the ISO text alike
+        variables = {key: value.isoformat() if isinstance(value, date) else value for key, value in variables.items()}
+    return rest, variables
+
+
+def run_in_worker(worker: DbtWorker, *args: str, target_path: Path) -> subprocess.CompletedProcess:
+    """``dbt <args>`` in ``worker`` (build, run, test, seed, snapshot, compile, run-operation; vars
+    only those read when SQL compiles), its console output as ``stdout``, as the CLI prints it."""
+    in_process = _in_process(args)
+    assert in_process is not None, f"not a command for a dbt worker: {args}"
+    arguments, variables = in_process
+    result = worker.run(arguments, target_path, variables)
+    output = result.log_path.read_text(errors="replace") if result.log_path.is_file() else ""
+    if result.returncode == 2 and not output:
+        output = result.first_error_line()
+    return subprocess.CompletedProcess(["dbt", *args], result.returncode, output, "")
+
+
 def run_dbt(
-    connection: db.ConnectionSettings, *args: str, target_path: Path, env: dict[str, str] | None = None
+    connection: db.ConnectionSettings,
+    *args: str,
+    target_path: Path,
+    env: dict[str, str] | None = None,
+    cli: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run real dbt in the project against ``connection`` (own target folder per test; ``env`` adds
-    variables such as PGTZ or PGOPTIONS to its environment)."""
-    env = cli_env(connection, DBT_SEND_ANONYMOUS_USAGE_STATS="false", **(env or {}))
-    return subprocess.run(
+    """Run real dbt in the project against ``connection``, its console output as ``stdout``.
+
+    build, run, test, seed, snapshot, compile and run-operation go to the session's dbt worker for
+    the database (the project parsed once, as backfills and `weatherinsight dbt` run windows); with
+    ``cli`` (the subject is the dbt command itself), ``env`` (variables such as PGTZ or PGOPTIONS
+    for dbt's sessions) or another command, the `dbt` CLI runs, reading the warm parse state."""
+    if not (cli or env) and _in_process(args) is not None:
+        return run_in_worker(dbt_worker(connection), *args, target_path=target_path)
+    warm = warm_parse_env(connection.database)
+    env = cli_env(connection, DBT_SEND_ANONYMOUS_USAGE_STATS="false", **warm, **(env or {}))
+    completed = subprocess.run(
         [str(VENV_BIN / "dbt"), *args, "--target-path", str(target_path), "--log-path", str(target_path / "logs")],
         env=env,
         cwd=REPO,
@@ -270,6 +362,8 @@ def run_dbt(
         text=True,
         timeout=1200,
     )
+    keep_parse_state(connection.database, target_path)
+    return completed
 
 
 #: session settings that make PostgreSQL plan parallel scans and aggregates even on small tables
@@ -313,12 +407,51 @@ def load_ok(mirror: Mirror, connection: db.ConnectionSettings, pipelines_dir: Pa
 
 
 def dbt_ok(
-    connection: db.ConnectionSettings, target_path: Path, *arguments: str, env: dict[str, str] | None = None
+    connection: db.ConnectionSettings,
+    target_path: Path,
+    *arguments: str,
+    env: dict[str, str] | None = None,
+    cli: bool = False,
 ) -> str:
-    """A real dbt command against ``connection``; fails the test unless it succeeds."""
-    result = run_dbt(connection, *arguments, target_path=target_path, env=env)
+    """A real dbt command against ``connection`` (see :func:`run_dbt`); fails the test unless it succeeds."""
+    result = run_dbt(connection, *arguments, target_path=target_path, env=env, cli=cli)
     assert result.returncode == 0, result.stdout[-4000:]
     return result.stdout
+
+
+# ---- a busy machine -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy_machine() -> Iterator[None]:
+    """Every core kept busy beside the test (a process spinning per core), as on a shared machine
+    running other builds: races a quiet run hides show up here (the suite runs its concurrency and
+    kill tests of loads this way once)."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+# ---- two workers -------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests sharing a module's expensive fixture (a warehouse built once for the module) run on
+    one xdist worker (``--dist loadgroup``), so it is built once; the others go wherever a worker
+    is free. The group is named after the module and its first such fixture."""
+    for item in items:
+        shared = sorted(
+            name
+            for name, definitions in item._fixtureinfo.name2fixturedefs.items()
+            if definitions[-1].scope == "module"
+        )
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{shared[0]}"))
 
 
 # ---- the fault suite's record (README, Reliability: scripts/reliability_table.py renders it) ----
@@ -348,12 +481,28 @@ def reliability(request) -> Callable[[FaultRecord], None]:
     """Report a fault test's outcome; call it last, once the test's assertions held."""
 
     def record(outcome: FaultRecord) -> None:
-        _faults_seen.append({"test": request.node.name, **outcome.__dict__})
+        # the test's place in the collection orders the record, whichever worker ran it
+        place = request.session.items.index(request.node)
+        _faults_seen.append({"test": request.node.name, **outcome.__dict__, "_place": place})
 
     return record
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """(xdist, in the controller) a worker's fault records join the controller's."""
+    _faults_seen.extend(json.loads(getattr(node, "workeroutput", {}).get("faults", "[]")))
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its records go to the controller
+        workeroutput["faults"] = json.dumps(_faults_seen)
+        return
     if _faults_seen:
+        records = [
+            {key: value for key, value in record.items() if key != "_place"}
+            for record in sorted(_faults_seen, key=lambda record: record["_place"])
+        ]
         RELIABILITY.parent.mkdir(exist_ok=True)
-        RELIABILITY.write_text(json.dumps(_faults_seen, indent=1) + "\n")
+        RELIABILITY.write_text(json.dumps(records, indent=1) + "\n")

@@ -94,7 +94,12 @@ def test_plan_skips_complete_windows_and_a_removed_quarter_is_reported_and_refil
         ("2021-01-01", "succeeded"),
         ("2021-04-01", "succeeded"),
     ]
-    assert all(rows > 0 for *_, rows in ops.windows(run_id))
+    # each window's rows are the hourly fact's rows of its quarter, as published
+    for start, _, rows in ops.windows(run_id):
+        published = query(ops.database, "select count(*) from marts.fct_hourly_precipitation where observed_at >= %s"
+                                        " and observed_at < cast(%s as timestamptz) + interval '3 months'",
+                          (f"{start} 00:00+00", f"{start} 00:00+00"))[0][0]  # fmt: skip
+        assert rows == published > 2000, (start, rows, published)
     tests_recorded = query(ops.database, "select count(*), count(*) filter (where status = 'pass') "
                                          "from ops.data_quality_results where run_id = %s", (run_id,))[0]  # fmt: skip
     # every test guarding the window ran, relationships included; the only warning: the sample has no

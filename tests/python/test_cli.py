@@ -11,6 +11,8 @@ import pytest
 
 from conftest import REPO, cli_env, query, run_cli
 
+pytestmark = pytest.mark.quick
+
 
 def raw_schema_exists(database) -> bool:
     return query(database, "select count(*) from information_schema.schemata where schema_name = 'raw_dwd'")[0][0] > 0

@@ -6,6 +6,8 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from weatherinsight.dwd.settings import HOURLY_PATH
 
 import conftest
@@ -29,6 +31,29 @@ def load_cli(mirror: Mirror, database, tmp_path: Path, *arguments: str) -> None:
 
 def dbt_ok(database, tmp_path: Path, *arguments: str, env: dict[str, str] | None = None) -> str:
     return conftest.dbt_ok(database, tmp_path / f"target_{database.database}", *arguments, env=env)
+
+
+UNIT_TESTS = {
+    "fct_hourly_wind::hourly_fact_keeps_best_delivery_by_precedence",
+    "fct_hourly_wind::hourly_fact_incremental_recomputes_only_touched_hours",
+    "fct_hourly_wind::hourly_fact_incremental_takes_ranges_of_every_station_once",
+    "fct_hourly_wind::hourly_fact_window_rebuilds_only_the_window",
+    "quarterly_temperature_features::quarterly_features_aggregate_hours_by_utc_quarter",
+    "quarterly_temperature_features::quarterly_features_incremental_rebuilds_only_touched_quarters",
+}
+
+
+@pytest.mark.quick
+def test_dbt_unit_tests_pass(mirror, database, tmp_path) -> None:
+    """The dbt unit tests (dedupe precedence, change plans, window filters, quarterly aggregation,
+    with is_incremental true and false) through the dbt CLI: each runs, each passes. Their models'
+    parents must exist for dbt to read column types: one station's raw rows and the parents built."""
+    load_cli(mirror, database, tmp_path, "--products", "wind,air_temperature,moisture", "--stations", "1975")
+    parents = ("+fct_hourly_wind", "+quarterly_temperature_features", "--exclude", "fct_hourly_wind",
+               "quarterly_temperature_features")  # fmt: skip
+    dbt_ok(database, tmp_path, "run", "--select", *parents)
+    output = conftest.dbt_ok(database, tmp_path / "unit", "test", "--select", "test_type:unit", cli=True)
+    assert set(re.findall(r" PASS (\S+::\S+) ", output)) == UNIT_TESTS, output[-3000:]
 
 
 def test_full_demo_builds_and_a_rebuild_changes_nothing(mirror, database, tmp_path) -> None:
@@ -118,7 +143,7 @@ def test_overlapping_deliveries_give_the_same_marts_in_either_order(mirror, serv
 
     older = DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip"
     newer = SAMPLE_MIRROR / HOURLY_PATH / "wind/recent/stundenwerte_FF_01975_akt.zip"  # 2021-09-19
-    first, second = server.with_database("wi_test_order_a"), server.with_database("wi_test_order_b")
+    first, second = (server.with_database(conftest.worker_name(f"wi_test_order_{name}")) for name in "ab")
     for connection in (first, second):
         db.drop_database(connection)
         db.ensure_database(connection)

@@ -96,7 +96,11 @@ def test_a_worker_builds_each_window_with_its_vars(wind, tmp_path) -> None:
             first, last, rows = query(
                 database, f"select min(observed_at), max(observed_at), count(*) from {audit}.fct_hourly_wind"
             )[0]
-            assert rows > 0
+            # exactly the window's station-hours of raw (the sample has some in each window)
+            bounds = (f"{start} 00:00+00", f"{end} 00:00+00")
+            in_raw = query(database, "select count(distinct observed_at) from raw_dwd.wind where observed_at >= %s"
+                                     " and observed_at < %s", bounds)[0][0]  # fmt: skip
+            assert rows == in_raw > 0, (start, end, rows, in_raw)
             assert first.date().isoformat() >= start and last.date().isoformat() < end, (start, end, first, last)
         assert not query(database, "select 1 from information_schema.tables where table_schema = 'marts' "
                                    "and table_name = 'fct_hourly_wind'")  # fmt: skip

@@ -3,8 +3,11 @@ README's procedures run as written."""
 
 from __future__ import annotations
 
+import re
+
 import click
 import pytest
+import yaml
 
 from weatherinsight.cli import cli
 from weatherinsight.openmeteo.standin import StandIn
@@ -27,6 +30,7 @@ def all_commands(group: click.Group, prefix: str = "weatherinsight") -> list[tup
 COMMANDS = all_commands(cli)
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[path for path, _ in COMMANDS])
 def test_every_command_has_help_with_an_example(path: str, command: click.Command) -> None:
     assert command.help and len(command.help.strip()) > 20, f"{path} lacks help text"
@@ -35,15 +39,37 @@ def test_every_command_has_help_with_an_example(path: str, command: click.Comman
     )
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("path", [path for path, command in COMMANDS if not isinstance(command, click.Group)])
 def test_every_command_is_in_the_readme(path: str) -> None:
     assert path in (REPO / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.quick
 def test_readme_starts_with_the_two_setup_commands() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     first_block = readme.split("```bash", 1)[1].split("```", 1)[0]
     assert [line.split()[0:2] for line in first_block.strip().splitlines()] == [["make", "demo"], ["make", "test"]]
+
+
+def makefile_targets() -> set[str]:
+    return set(re.findall(r"(?m)^([a-z][a-z0-9-]*):", (REPO / "Makefile").read_text()))
+
+
+@pytest.mark.quick
+def test_the_workflow_runs_what_make_runs() -> None:
+    """Every `make` target the GitHub workflow calls exists, its test job runs `make test` (the full
+    suite, as `.ci/run` does), and every phony target a developer is told about is in the Makefile."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())
+    runs = [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
+    called = {target for text in runs for target in re.findall(r"\bmake(?: -\S+)* ([a-z][a-z0-9-]*)", text)}
+    assert called and called <= makefile_targets(), called - makefile_targets()
+    assert any(step.get("run") == "make test" for step in workflow["jobs"]["test"]["steps"])
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+    phony = set(re.search(r"(?m)^\.PHONY: (.*)$", (REPO / "Makefile").read_text()).group(1).split())
+    assert phony <= makefile_targets(), phony - makefile_targets()
+    readme_targets = set(re.findall(r"(?m)^make ([a-z][a-z0-9-]*)", (REPO / "README.md").read_text()))
+    assert readme_targets <= makefile_targets(), readme_targets - makefile_targets()
 
 
 def procedure_commands(heading: str) -> list[str]:

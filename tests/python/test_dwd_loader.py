@@ -16,6 +16,8 @@ from weatherinsight.dwd.upgrade import tables_to_upgrade
 
 from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query
 
+pytestmark = pytest.mark.quick
+
 
 def load(
     mirror: Mirror,

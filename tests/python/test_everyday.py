@@ -1,6 +1,6 @@
 """The everyday run, as users and schedulers use it: `weatherinsight update` (twice, with a new
-delivery, with its exit codes), `status --by-day --station`, `explain` with its counts checked
-against raw, and slim CI's selection of a changed model and its children.
+delivery, with each of its exit codes), `status --by-day --station`, `explain` with its counts
+checked against raw, and slim CI (`make ci-state`, `make ci-slim`) on a restored warehouse.
 
 One warehouse is made by the module's first `update` (the DWD sample mirror and the Open-Meteo
 stand-in on 127.0.0.1); tests that damage it work on a copy (CREATE DATABASE … TEMPLATE)."""
@@ -8,6 +8,7 @@ stand-in on 127.0.0.1); tests that damage it work on a copy (CREATE DATABASE …
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -94,137 +95,178 @@ def runs(database: db.ConnectionSettings) -> list[tuple]:
     )
 
 
-def test_an_update_twice_loads_and_builds_nothing_the_second_time_and_a_new_delivery_once(everyday: Everyday) -> None:
-    database = everyday.copy("wi_test_everyday_twice")
+def test_an_update_twice_loads_and_builds_nothing_the_second_time_and_a_new_delivery_once(
+    everyday: Everyday, database: db.ConnectionSettings
+) -> None:
+    database = everyday.copy(database.database)
+    before = {table: table_checksum(database, table) for table in MARTS}
+    started = time.perf_counter()
+    second = everyday.update(database)
+    idle = time.perf_counter() - started
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "build skipped: nothing new" in second.stdout
+    first_run, second_run = runs(database)
+    assert first_run[1:3] == ("update", "succeeded") and first_run[3] > 900_000 and first_run[4] > 0
+    assert second_run[1:5] == ("update", "succeeded", 0, 0)
+    assert {table: table_checksum(database, table) for table in MARTS} == before
+
+    # one new delivery: DWD republishes Großenkneten's recent archive with one hour corrected
+    hour = "2022-07-01 12:00:00+00"
+    old_value = query(
+        database,
+        "select temperature_c from marts.fct_hourly_air_temperature where station_id = 44 and observed_at = %s",
+        (hour,),
+    )[0][0]
+    republish(everyday.mirror, TEMPERATURE_RECENT_44, "2022070112", "  41.5", everyday.tmp, field=3)
+    started = time.perf_counter()
+    third = everyday.update(database)
+    delivery = time.perf_counter() - started
+    assert third.returncode == 0, third.stderr[-2000:]
+    third_run = runs(database)[-1]
+    assert third_run[2] == "succeeded" and third_run[3] == 13_200 and third_run[4] > 0
+    new = query(
+        database,
+        "select temperature_c from marts.fct_hourly_air_temperature where station_id = 44 and observed_at = %s",
+        (hour,),
+    )[0][0]
+    assert float(old_value) != 41.5 and float(new) == 41.5
+    quarter = query(
+        database,
+        "select temperature_c_max from marts.quarterly_temperature_features"
+        " where station_id = 44 and year = 2022 and quarter = 3",
+    )[0][0]
+    assert float(quarter) == 41.5  # the change reached the quarterly mart
+    # and the run after it has nothing to do again
+    assert "build skipped" in everyday.update(database).stdout
+    print(f"\nupdate with nothing new: {idle:.1f} s; with one new delivery: {delivery:.1f} s")
+    page = everyday.tmp / "status.html"
+    assert run_cli("status", "--html", str(page), env=everyday.env(database)).returncode == 0
+    assert page.read_text(encoding="utf-8").count("<td>update</td>") == 4  # the recent updates are listed
+
+
+def test_update_exit_codes_say_what_went_wrong_and_the_ledger_records_it(
+    everyday: Everyday, database: db.ConnectionSettings, tmp_path: Path
+) -> None:
+    database = everyday.copy(database.database)
+    bad_config = everyday.update(database, UPDATE__DWD_PRODUCTS="snowfall")
+    assert bad_config.returncode == 2 and "unknown product 'snowfall'" in bad_config.stderr, bad_config.stderr
+    unreachable = run_cli("update", "--base-url", "http://127.0.0.1:9/", env=everyday.env(database))
+    assert unreachable.returncode == 3, unreachable.stderr
+    assert [line for line in unreachable.stderr.splitlines() if line.startswith("Error")] == [
+        unreachable.stderr.strip()
+    ] and "DWD unreachable" in unreachable.stderr
+    assert runs(database)[-1][2] == "failed" and "unreachable" in runs(database)[-1][5]
+    down = run_cli("update", env={**everyday.env(database), "PGHOST": "127.0.0.1", "PGPORT": "9"})
+    assert down.returncode == 3 and "cannot connect" in down.stderr, down.stderr
+    # one update at a time: while another holds the update lock, an update waits, then runs
+    holder = db.connect(database)
+    holder.autocommit = True
+    with holder.cursor() as cursor:
+        cursor.execute("select pg_advisory_lock(hashtext('weatherinsight.update'))")
+    waiting = subprocess.Popen([str(VENV_BIN / "weatherinsight"), "update"], env=everyday.env(database),
+                               cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
-        before = {table: table_checksum(database, table) for table in MARTS}
-        started = time.perf_counter()
-        second = everyday.update(database)
-        idle = time.perf_counter() - started
-        assert second.returncode == 0, second.stderr[-2000:]
-        assert "build skipped: nothing new" in second.stdout
-        first_run, second_run = runs(database)
-        assert first_run[1:3] == ("update", "succeeded") and first_run[3] > 900_000 and first_run[4] > 0
-        assert second_run[1:5] == ("update", "succeeded", 0, 0)
-        assert {table: table_checksum(database, table) for table in MARTS} == before
-
-        # one new delivery: DWD republishes Großenkneten's recent archive with one hour corrected
-        hour = "2022-07-01 12:00:00+00"
-        old_value = query(
-            database,
-            "select temperature_c from marts.fct_hourly_air_temperature where station_id = 44 and observed_at = %s",
-            (hour,),
-        )[0][0]
-        republish(everyday.mirror, TEMPERATURE_RECENT_44, "2022070112", "  41.5", everyday.tmp, field=3)
-        started = time.perf_counter()
-        third = everyday.update(database)
-        delivery = time.perf_counter() - started
-        assert third.returncode == 0, third.stderr[-2000:]
-        third_run = runs(database)[-1]
-        assert third_run[2] == "succeeded" and third_run[3] == 13_200 and third_run[4] > 0
-        new = query(
-            database,
-            "select temperature_c from marts.fct_hourly_air_temperature where station_id = 44 and observed_at = %s",
-            (hour,),
-        )[0][0]
-        assert float(old_value) != 41.5 and float(new) == 41.5
-        quarter = query(
-            database,
-            "select temperature_c_max from marts.quarterly_temperature_features"
-            " where station_id = 44 and year = 2022 and quarter = 3",
-        )[0][0]
-        assert float(quarter) == 41.5  # the change reached the quarterly mart
-        # and the run after it has nothing to do again
-        assert "build skipped" in everyday.update(database).stdout
-        print(f"\nupdate with nothing new: {idle:.1f} s; with one new delivery: {delivery:.1f} s")
-        page = everyday.tmp / "status.html"
-        assert run_cli("status", "--html", str(page), env=everyday.env(database)).returncode == 0
-        assert page.read_text(encoding="utf-8").count("<td>update</td>") == 4  # the recent updates are listed
+        blocked = 0
+        for _ in range(600):
+            blocked = query(database, WAITING_FOR_A_LOCK)[0][0]
+            if blocked or waiting.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert blocked == 1 and waiting.poll() is None, "the second update did not wait"
     finally:
-        db.drop_database(database)
-
-
-def test_update_exit_codes_say_what_went_wrong_and_the_ledger_records_it(everyday: Everyday, tmp_path: Path) -> None:
-    database = everyday.copy("wi_test_everyday_codes")
+        holder.close()
+    out, err = waiting.communicate(timeout=600)
+    assert waiting.returncode == 0 and "another update is running: waiting for it" in out, out + err
+    # a changed archive that cannot be fetched is a data problem: exit 1, the others loaded
+    republish(everyday.mirror, PRECIPITATION_RECENT_44, "2022070112", "  2.2", tmp_path, field=3)
+    everyday.mirror.fail(PRECIPITATION_RECENT_44)
     try:
-        bad_config = everyday.update(database, UPDATE__DWD_PRODUCTS="snowfall")
-        assert bad_config.returncode == 2 and "unknown product 'snowfall'" in bad_config.stderr, bad_config.stderr
-        unreachable = run_cli("update", "--base-url", "http://127.0.0.1:9/", env=everyday.env(database))
-        assert unreachable.returncode == 3, unreachable.stderr
-        assert [line for line in unreachable.stderr.splitlines() if line.startswith("Error")] == [
-            unreachable.stderr.strip()
-        ] and "DWD unreachable" in unreachable.stderr
-        assert runs(database)[-1][2] == "failed" and "unreachable" in runs(database)[-1][5]
-        down = run_cli("update", env={**everyday.env(database), "PGHOST": "127.0.0.1", "PGPORT": "9"})
-        assert down.returncode == 3 and "cannot connect" in down.stderr, down.stderr
-        # one update at a time: while another holds the update lock, an update waits, then runs
-        holder = db.connect(database)
-        holder.autocommit = True
-        with holder.cursor() as cursor:
-            cursor.execute("select pg_advisory_lock(hashtext('weatherinsight.update'))")
-        waiting = subprocess.Popen([str(VENV_BIN / "weatherinsight"), "update"], env=everyday.env(database),
-                                   cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-        try:
-            blocked = 0
-            for _ in range(600):
-                blocked = query(database, WAITING_FOR_A_LOCK)[0][0]
-                if blocked or waiting.poll() is not None:
-                    break
-                time.sleep(0.2)
-            assert blocked == 1 and waiting.poll() is None, "the second update did not wait"
-        finally:
-            holder.close()
-        out, err = waiting.communicate(timeout=600)
-        assert waiting.returncode == 0 and "another update is running: waiting for it" in out, out + err
-        # a changed archive that cannot be fetched is a data problem: exit 1, the others loaded
-        republish(everyday.mirror, PRECIPITATION_RECENT_44, "2022070112", "  2.2", tmp_path, field=3)
-        everyday.mirror.fail(PRECIPITATION_RECENT_44)
-        try:
-            failing = everyday.update(database, SOURCES__DWD_HOURLY__HTTP_ATTEMPTS="2")
-        finally:
-            everyday.mirror.failing.clear()
-        assert failing.returncode == 1 and "could not be fetched" in failing.stderr, failing.stderr
-        assert runs(database)[-1][2] == "failed"
+        failing = everyday.update(database, SOURCES__DWD_HOURLY__HTTP_ATTEMPTS="2")
     finally:
-        db.drop_database(database)
+        everyday.mirror.failing.clear()
+    assert failing.returncode == 1 and "could not be fetched" in failing.stderr, failing.stderr
+    assert runs(database)[-1][2] == "failed"
 
 
-def test_gaps_per_station_and_day_tell_the_source_from_the_warehouse(everyday: Everyday, tmp_path: Path) -> None:
-    database = everyday.copy("wi_test_everyday_gaps")
-    try:
-        # the warehouse loses three published hours of Hamburg's precipitation on 2021-03-02
-        removed = execute(
-            database,
-            "delete from marts.fct_hourly_precipitation where station_id = 1975"
-            " and observed_at in ('2021-03-02 10:00+00', '2021-03-02 11:00+00', '2021-03-02 12:00+00')",
-        )
-        assert removed == 3
-        page = tmp_path / "gaps.html"
-        result = run_cli(
-            "status", "--by-day", "--station", "1975", "--start", "2021-03-01", "--end", "2021-03-04",
-            "--html", str(page), env=everyday.env(database),
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        # DWD's archive itself lacks 03:00 and 06:00 that day (a gap at the source)
-        expected_at_source = query(
-            database,
-            "select count(*) from generate_series('2021-03-02 00:00+00'::timestamptz, '2021-03-02 23:00+00', '1 hour')"
-            " as h"
-            " where not exists (select 1 from raw_dwd.precipitation r where r.station_id = 1975 and r.observed_at = h)",
-        )[0][0]
-        assert expected_at_source == 2
-        assert (
-            "2021-03-02 precipitation: missing at the source 03, 06; in the warehouse 10-12 (UTC hours)"
-            in result.stdout
-        )
-        assert "19/24 wh" in result.stdout  # 24 expected, 2 never delivered, 3 not published
-        assert "2 hours missing at the source, 3 in the warehouse" in result.stdout
-        text = page.read_text(encoding="utf-8")
-        assert 'class="warehouse"' in text and "in raw, not published: 10-12" in text
-        # usage: --by-day needs one station
-        assert run_cli("status", "--by-day", env=everyday.env(database)).returncode == 2
-    finally:
-        db.drop_database(database)
+def problems(result: subprocess.CompletedProcess) -> list[str]:
+    """The problems an update listed (one `problem:` line each), after its one-line verdict."""
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: ") and lines[-1].endswith("problem(s) (listed above)"), result.stderr
+    return [line.removeprefix("problem: ") for line in lines if line.startswith("problem: ")]
+
+
+def test_update_exit_1_for_a_validate_problem_a_failed_data_test_and_a_failed_build(
+    everyday: Everyday, database: db.ConnectionSettings, tmp_path: Path
+) -> None:
+    """The README's exit 1 besides a file that cannot be fetched: a quarter missing from a
+    published mart (validate), a model that fails to build, a delivery that fails a data test."""
+    database = everyday.copy(database.database)
+    # a published quarter lost from the warehouse: nothing new to build, validate finds it
+    deleted = execute(database, "delete from marts.quarterly_precipitation_features where year = 2021 and quarter = 1")
+    lost = everyday.update(database)
+    assert lost.returncode == 1 and "dbt build skipped: nothing new" in lost.stdout, lost.stdout + lost.stderr
+    assert deleted > 0 and [problem for problem in problems(lost) if "2021-Q1" in problem] == [
+        f"validate: precipitation 2021-Q1: partial (quarterly_precipitation_features lacks {deleted} station-quarters)"
+    ], problems(lost)
+    assert runs(database)[-1][2] == "failed"
+    # a model that does not build (a project change merged without running it): exit 1 naming it
+    project = tmp_path / "project"
+    for part in ("dbt_project.yml", "profiles.yml", "selectors.yml", "models", "macros", "seeds", "snapshots",
+                 "tests/dbt", ".dlt/config.toml"):  # fmt: skip
+        source, copy = REPO / part, project / part
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, copy)
+    model = project / "models" / "marts" / "observations" / "fct_daily_weather.sql"
+    text = model.read_text()
+    assert text.rstrip().endswith("{{ daily_weather(daily_aggregates) }}")
+    model.write_text(text.rstrip() + "\nwhere no_such_column is not null\n")
+    broken = run_cli("update", env=everyday.env(database, WEATHERINSIGHT_HOME=str(project)), cwd=project)
+    assert broken.returncode == 1, broken.stderr
+    (build,) = [problem for problem in problems(broken) if problem.startswith("dbt build failed")]
+    assert "fct_daily_weather: error" in build, build
+    # DWD republishes Großenkneten's precipitation with 350 mm in one hour: the loader keeps it (it
+    # quarantines from 400 mm), the range test of its staging view fails the build
+    republish(everyday.mirror, PRECIPITATION_RECENT_44, "2022070112", "350.0", tmp_path, field=3)
+    failed_test = everyday.update(database)
+    assert failed_test.returncode == 1, failed_test.stderr
+    (build,) = [problem for problem in problems(failed_test) if problem.startswith("dbt build failed")]
+    assert build == (
+        "dbt build failed: accepted_range_stg_dwd__precipitation_observations_precipitation_mm__300__0: fail (1 rows)"
+    )
+
+
+def test_gaps_per_station_and_day_tell_the_source_from_the_warehouse(
+    everyday: Everyday, database: db.ConnectionSettings, tmp_path: Path
+) -> None:
+    database = everyday.copy(database.database)
+    # the warehouse loses three published hours of Hamburg's precipitation on 2021-03-02
+    removed = execute(
+        database,
+        "delete from marts.fct_hourly_precipitation where station_id = 1975"
+        " and observed_at in ('2021-03-02 10:00+00', '2021-03-02 11:00+00', '2021-03-02 12:00+00')",
+    )
+    assert removed == 3
+    page = tmp_path / "gaps.html"
+    result = run_cli(
+        "status", "--by-day", "--station", "1975", "--start", "2021-03-01", "--end", "2021-03-04",
+        "--html", str(page), env=everyday.env(database),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # DWD's archive itself lacks 03:00 and 06:00 that day (a gap at the source)
+    expected_at_source = query(
+        database,
+        "select count(*) from generate_series('2021-03-02 00:00+00'::timestamptz, '2021-03-02 23:00+00', '1 hour')"
+        " as h"
+        " where not exists (select 1 from raw_dwd.precipitation r where r.station_id = 1975 and r.observed_at = h)",
+    )[0][0]
+    assert expected_at_source == 2
+    assert "2021-03-02 precipitation: missing at the source 03, 06; in the warehouse 10-12 (UTC hours)" in result.stdout
+    assert "19/24 wh" in result.stdout  # 24 expected, 2 never delivered, 3 not published
+    assert "2 hours missing at the source, 3 in the warehouse" in result.stdout
+    text = page.read_text(encoding="utf-8")
+    assert 'class="warehouse"' in text and "in raw, not published: 10-12" in text
+    # usage: --by-day needs one station
+    assert run_cli("status", "--by-day", env=everyday.env(database)).returncode == 2
 
 
 def test_explain_lists_the_deliveries_behind_a_row_and_its_counts_add_up_against_raw(everyday: Everyday) -> None:
@@ -278,55 +320,53 @@ def test_explain_lists_the_deliveries_behind_a_row_and_its_counts_add_up_against
     assert unknown.returncode == 2 and "unknown station 99998" in unknown.stderr
 
 
-def test_slim_ci_selects_exactly_the_changed_model_and_its_children(tmp_path: Path) -> None:
-    """A scratch copy of the project: save its manifest as the state, edit one model, and the
-    `slim_ci` selector (what `make ci-slim` and the pull-request job build) picks that model and
-    everything downstream of it, nothing else."""
+def test_make_ci_slim_builds_a_changed_model_and_its_children_on_a_restored_warehouse(
+    everyday: Everyday, database: db.ConnectionSettings, tmp_path: Path
+) -> None:
+    """The README's slim CI as the pull-request job runs it: main's manifest (`make ci-state`) and a
+    `db backup` of main's warehouse; on the branch, one model changed, the warehouse restored, then
+    `make ci-slim` lists, builds and tests exactly that model and its children, deferring the rest to
+    main's relations, and leaves every other table as main had it."""
     project = tmp_path / "project"
-    for part in (
-        "dbt_project.yml",
-        "profiles.yml",
-        "selectors.yml",
-        "models",
-        "macros",
-        "seeds",
-        "snapshots",
-        "tests/dbt",
-    ):
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, project / part)
-        else:
-            (project / part).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, project / part)
-    env = {**cli_env(db.from_env()), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    for part in ("Makefile", "dbt_project.yml", "profiles.yml", "selectors.yml", "models", "macros", "seeds",
+                 "snapshots", "tests/dbt", ".dlt/config.toml"):  # fmt: skip
+        source, copy = REPO / part, project / part
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, copy)
 
-    def dbt(*arguments: str) -> subprocess.CompletedProcess:
+    def make(target: str, connection: db.ConnectionSettings) -> subprocess.CompletedProcess:
+        # the copy has no .venv of its own: the checkout's, and no install step (-o install)
         return subprocess.run(
-            [str(VENV_BIN / "dbt"), *arguments], cwd=project, env=env, capture_output=True, text=True, timeout=600
-        )
+            ["make", "-o", "install", target, f"BIN={VENV_BIN}", f"STATE={tmp_path / 'main-state'}"],
+            cwd=project, env={**cli_env(connection), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
 
-    parsed = dbt("parse", "--target-path", str(tmp_path / "state"))
-    assert parsed.returncode == 0, parsed.stdout[-2000:]
-    unchanged = dbt("ls", "--selector", "slim_ci", "--state", str(tmp_path / "state"), "--resource-type", "model")
-    assert unchanged.returncode == 0 and "No nodes selected" in unchanged.stdout, unchanged.stdout[-2000:]
-
+    # main's job and the pull request's name the same database (the workflow's PGDATABASE)
+    main = make("ci-state", database)
+    assert main.returncode == 0, main.stdout[-2000:] + main.stderr[-2000:]
+    dump = tmp_path / "warehouse.dump"
+    assert run_cli("db", "backup", str(dump), env=everyday.env()).returncode == 0
+    # the pull request: one model changed, main's warehouse restored into the job's database
     model = project / "models" / "marts" / "observations" / "fct_hourly_wind.sql"
     model.write_text(model.read_text() + "\n-- reviewed: wind speeds are m/s\n")
-    listed = dbt(
-        "ls", "--selector", "slim_ci", "--state", str(tmp_path / "state"), "--resource-type", "model",
-        "--output", "name", "--quiet",
-    )  # fmt: skip
-    assert listed.returncode == 0, listed.stdout[-2000:]
-    selected = set(listed.stdout.split())
-    manifest = json.loads((tmp_path / "state" / "manifest.json").read_text())
+    db.drop_database(database)
+    restored = run_cli("db", "restore", str(dump), "--into", database.database,
+                       env=everyday.env(database.with_database("postgres")))  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    untouched = {table: table_checksum(database, table) for table in MARTS}
+    slim = make("ci-slim", database)
+    assert slim.returncode == 0, slim.stdout[-3000:] + slim.stderr[-2000:]
+    output = re.sub(r"\x1b\[[0-9;]*m", "", slim.stdout)
+    built = set(re.findall(r"OK created sql \S+ model (?:marts|staging|ops)\.(\w+)", output))
+    manifest = json.loads((tmp_path / "main-state" / "manifest.json").read_text())
     children, frontier = set(), ["model.weatherinsight.fct_hourly_wind"]
     while frontier:
-        node = frontier.pop()
-        for child in manifest["child_map"].get(node, []):
+        for child in manifest["child_map"].get(frontier.pop(), []):
             if child.startswith("model.") and child not in children:
                 children.add(child)
                 frontier.append(child)
-    expected = {"fct_hourly_wind"} | {child.split(".")[-1] for child in children}
-    assert selected == expected
-    assert {"fct_daily_weather", "quarterly_wind_features"} <= selected and "fct_hourly_pressure" not in selected
+    assert built == {"fct_hourly_wind"} | {child.split(".")[-1] for child in children}, output[-3000:]
+    assert re.search(r" PASS \S*fct_hourly_wind\S* ", output), output[-3000:]  # and its tests ran
+    # nothing changed in the data: the marts (built again or deferred to) are main's, byte for byte
+    assert {table: table_checksum(database, table) for table in MARTS} == untouched

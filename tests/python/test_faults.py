@@ -38,6 +38,7 @@ from conftest import (
     scratch_database,
     serve_mirror,
     table_checksum,
+    worker_name,
 )
 
 pytestmark = pytest.mark.faults
@@ -49,13 +50,14 @@ SCOPE_1975 = (*SCOPE[:2], "--stations", "1975", *SCOPE[4:])
 STATION_1975 = "wind/recent/stundenwerte_FF_01975_akt.zip"
 HISTORICAL_2115 = "wind/historical/stundenwerte_FF_02115_19590101_20231231_hist.zip"
 RECENT_2115 = "wind/recent/stundenwerte_FF_02115_akt.zip"
-SAMPLE_LISTING = REPO / "sample_data" / "dwd_mirror" / HOURLY / "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt"
-#: retries quick enough for a test: three attempts, 50 ms backoff; silent for 3 s counts as a failure
+SAMPLE_HOURLY = REPO / "sample_data" / "dwd_mirror" / HOURLY
+SAMPLE_LISTING = SAMPLE_HOURLY / "wind/recent/FF_Stundenwerte_Beschreibung_Stationen.txt"
+#: retries quick enough for a test: three attempts, 50 ms backoff; silent for 5 s counts as a failure
 #: (long enough for a busy machine, short enough for a test)
 QUICK_HTTP = {
     "SOURCES__DWD_HOURLY__HTTP_ATTEMPTS": "3",
     "SOURCES__DWD_HOURLY__HTTP_BACKOFF_SECONDS": "0.05",
-    "SOURCES__DWD_HOURLY__HTTP_TIMEOUT_SECONDS": "3",
+    "SOURCES__DWD_HOURLY__HTTP_TIMEOUT_SECONDS": "5",
 }
 MARTS = ("marts.fct_hourly_wind", "marts.quarterly_wind_features")
 #: columns naming the dlt loads, which differ between any two warehouses
@@ -160,6 +162,18 @@ def marts(database: db.ConnectionSettings, tmp: Path, exclude: tuple[str, ...] =
     return {table: table_checksum(database, table, exclude=LOAD_IDS + exclude) for table in MARTS}
 
 
+def lines_in_window(hourly: Path, archives: tuple[str, ...], start: str = "2021010100", end: str = "2024010100"):
+    """Per archive, the product file's data lines whose hour (MESS_DATUM, UTC in these files) lies
+    in [start, end): what a load of SCOPE must keep, read straight from the zip files."""
+    counts = collections.Counter()
+    for archive in archives:
+        with zipfile.ZipFile(hourly / archive) as opened:
+            member = next(name for name in opened.namelist() if name.startswith("produkt_"))
+            lines = opened.read(member).decode("latin-1").splitlines()[1:]
+        counts[archive] = sum(1 for line in lines if line.strip() and start <= line.split(";")[1].strip() < end)
+    return counts
+
+
 class Reference:
     """A clean load and build of the same scope from an untouched mirror."""
 
@@ -173,7 +187,14 @@ class Reference:
         self.marts_but_count = {
             table: table_checksum(database, table, exclude=(*LOAD_IDS, "delivery_count")) for table in MARTS
         }
-        assert sum(self.raw.values()) > 20_000 and all(count > 0 for count, _ in self.marts.values())
+        # the rows per file a clean load keeps are exactly the archives' lines in the window,
+        # counted here from the files themselves, so a loader that lost the same rows every time
+        # could not pass as "0 lost"
+        loaded = collections.Counter()
+        for (source_file, *_), count in self.raw.items():
+            loaded[source_file] += count
+        assert loaded == lines_in_window(SAMPLE_HOURLY, (STATION_1975, HISTORICAL_2115, RECENT_2115)), loaded
+        assert all(count > 0 for count, _ in self.marts.values())
 
 
 @pytest.fixture(scope="module")
@@ -232,12 +253,12 @@ def test_http_429_with_retry_after_is_respected(mirror, database, tmp_path, refe
 
 
 def test_a_server_silent_past_the_timeout(mirror, database, tmp_path, reference, reliability) -> None:
-    mirror.inject(HISTORICAL_2115, ("hang", 8))
+    mirror.inject(HISTORICAL_2115, ("hang", 10))
     result = load(mirror, database, tmp_path / "pipelines")
     assert_summary(result)
     assert len(mirror.times_of(HISTORICAL_2115)) == 2
     reliability(
-        converged(reference, database, tmp_path, "server silent past the 3 s read timeout", 1, "retried in the run")
+        converged(reference, database, tmp_path, "server silent past the 5 s read timeout", 1, "retried in the run")
     )
 
 
@@ -493,16 +514,41 @@ def test_sigkill_as_an_archive_arrives(mirror, database, tmp_path, reference, re
     )
 
 
-def test_sigkill_during_the_copy_into_postgresql(mirror, database, tmp_path, reference, reliability) -> None:
+def commit_started_jobs(database: db.ConnectionSettings, pipelines: Path, table: str) -> int:
+    """Commit the jobs of ``table`` a killed load had started, as PostgreSQL would have had the kill
+    come right after their COPY committed (before dlt noted them done); the rows committed."""
+    committed = 0
+    conn = db.connect(database)
+    with conn, conn.cursor() as cursor:
+        for job in sorted(pipelines.glob(f"*/load/normalized/*/started_jobs/{table}.*.csv")):
+            with job.open() as rows:
+                columns = rows.readline().strip()  # dlt's header: the quoted column names
+                rows.seek(0)
+                cursor.copy_expert(f"copy raw_dwd.{table} ({columns}) from stdin with (format csv, header)", rows)
+                committed += cursor.rowcount
+    conn.close()
+    return committed
+
+
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_sigkill_during_the_copy_into_postgresql(mirror, database, tmp_path, reference, reliability, moment) -> None:
     # a first load creates the raw tables; a SHARE lock on raw_dwd.wind then makes the next load's
-    # COPY wait, so the kill lands inside dlt's load step for certain
+    # COPY wait, so the kill lands inside dlt's load step for certain. "after": the test then commits
+    # the COPY's file itself, as if the kill had come after PostgreSQL committed it but before dlt
+    # noted the job done -- the rerun runs the job again
     assert_summary(load(mirror, database, tmp_path / "pipelines", *SCOPE_1975))
     with table_locked(database, "raw_dwd.wind"):
         killed_load(mirror, database, tmp_path, kill_when_waiting(database, 'copy "raw_dwd"."wind"'))
+    if moment == "after":
+        helgoland = sum(count for key, count in reference.raw.items() if key[2] == 2115)  # what this load adds
+        assert commit_started_jobs(database, tmp_path / "pipelines", "wind") == helgoland
     assert_summary(load(mirror, database, tmp_path / "pipelines"))
-    reliability(
-        converged(reference, database, tmp_path, "SIGKILL of the loader during its COPY (dlt's load step)", 1, "rerun")
-    )
+    fault = {
+        "before": "SIGKILL of the loader during its COPY (dlt's load step)",
+        "after": "SIGKILL after PostgreSQL committed the loader's COPY, before dlt noted it",
+    }[moment]
+    recovery = "rerun" if moment == "before" else "rerun: the job runs again, its second copy removed"
+    reliability(converged(reference, database, tmp_path, fault, 1, recovery))
 
 
 def test_ctrl_c_during_a_download(mirror, database, tmp_path, reference, reliability) -> None:
@@ -703,21 +749,46 @@ def test_ctrl_c_of_a_backfill(backfilled, database, tmp_path, reliability, momen
     )
 
 
-@pytest.mark.skipif(db.external_configured(), reason="restarts the embedded server; PGHOST names another one")
-def test_the_server_restarted_during_a_backfill(backfilled, database, tmp_path, reliability) -> None:
-    backfilled.copy(database)
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[tuple[db.ConnectionSettings, dict[str, str]]]:
+    """An embedded PostgreSQL of the test's own, in its own folder (``WEATHERINSIGHT_PGDATA``), and
+    the environment that names it: a test may stop and start it, whatever server the suite runs on
+    (the embedded one, or a server of the user's own that PGHOST names)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env.update(WEATHERINSIGHT_PGDATA=str(tmp_path / "pgdata"), PGDATABASE="postgres")
+    started = run_cli("db", "up", env=env)
+    assert started.returncode == 0, started.stderr
+    exports = dict(re.findall(r"export (\w+)=(\S+)", run_cli("db", "env", env=env).stdout))
+    connection = db.ConnectionSettings(exports["PGHOST"], int(exports["PGPORT"]), exports["PGUSER"],
+                                       exports["PGPASSWORD"], exports["PGDATABASE"], True)  # fmt: skip
+    try:
+        yield connection, {"WEATHERINSIGHT_PGDATA": env["WEATHERINSIGHT_PGDATA"]}
+    finally:
+        run_cli("db", "down", env=env)
+
+
+def test_the_server_restarted_during_a_backfill(backfilled, database, own_server, tmp_path, reliability) -> None:
+    # the backfilled copy moves to the test's own server (`db backup`, `db restore`): that one is
+    # stopped and started, not the server the other tests use
+    dump = tmp_path / "backfilled.dump"
+    backed_up = run_cli("db", "backup", str(dump), env=cli_env(backfilled.copy(database)))
+    assert backed_up.returncode == 0, backed_up.stderr
+    server, pgdata = own_server
+    database = server.with_database(worker_name("wi_test_restart"))
+    restored = run_cli("db", "restore", str(dump), "--into", database.database, env=cli_env(server, **pgdata))
+    assert restored.returncode == 0, restored.stderr
     holder = db.connect(database)
     with holder.cursor() as cursor:
         cursor.execute("lock table marts.fct_hourly_precipitation in share mode")
     process = start_backfill(database, tmp_path)
     try:
         when(lambda: waiting_on_a_lock(database, PUBLISH), lambda: None, process)
-        stopped = run_cli("db", "down", env=cli_env(database))
-        assert stopped.returncode == 0, stopped.stderr
+        stopped = run_cli("db", "down", env=cli_env(database, **pgdata))
+        assert stopped.returncode == 0 and stopped.stdout.startswith("stopped embedded PostgreSQL"), stopped.stdout
         _, stderr = process.communicate(timeout=300)
     finally:
         holder.close()
-        started = run_cli("db", "up", env=cli_env(database))
+        started = run_cli("db", "up", env=cli_env(database, **pgdata))
         assert started.returncode == 0, started.stderr
     assert process.returncode == 1, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
@@ -737,7 +808,9 @@ def test_the_server_restarted_during_a_backfill(backfilled, database, tmp_path, 
 # ---- two writers at once ----------------------------------------------------------------------
 
 
-def test_two_loads_of_the_same_product_at_once(mirror, database, tmp_path, reference, reliability) -> None:
+def test_two_loads_of_the_same_product_at_once(
+    mirror, database, tmp_path, reference, reliability, busy_machine
+) -> None:
     # the same checkout twice (one dlt working folder), as two terminals or a cron job and a person
     loads = [start_load(mirror, database, tmp_path / "pipelines") for _ in range(2)]
     outputs = [load.communicate(timeout=600) for load in loads]
@@ -855,8 +928,9 @@ def test_a_full_disk_during_a_load(mirror, database, tmp_path, reference, reliab
 def test_a_full_disk_during_a_backfill(backfilled, database, tmp_path, reliability) -> None:
     backfilled.copy(database)
     env = cli_env(database, WEATHERINSIGHT_LOG_DIR=str(tmp_path / "logs"))
+    # 128 KiB: less than the files dbt writes for every window it builds (its graph summary, ~160 KiB)
     full = subprocess.run([str(VENV_BIN / "weatherinsight"), *BACKFILL], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=600, preexec_fn=full_disk(256 * 1024))  # fmt: skip
+                          text=True, timeout=600, preexec_fn=full_disk(128 * 1024))  # fmt: skip
     assert full.returncode == 1, full.stderr[-3000:]
     last = full.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: 3 window(s) failed, published marts unchanged for them") and "File too large" in last

@@ -8,6 +8,7 @@ from the DWD mirror on 127.0.0.1: the sample's air temperature folder has a stat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import shlex
@@ -38,6 +39,7 @@ from conftest import (
     scratch_database,
     serve_mirror,
     table_checksum,
+    worker_name,
 )
 
 PRODUCT = "precipitation"
@@ -101,10 +103,10 @@ class Api:
         return response.json()
 
 
-def start_api(env: dict[str, str], port: int | None = None) -> Api:
+def start_api(env: dict[str, str], port: int | None = None, *options: str) -> Api:
     port = port or free_port()
     process = subprocess.Popen(
-        [str(VENV_BIN / "weatherinsight"), "serve", "--port", str(port)],
+        [str(VENV_BIN / "weatherinsight"), "serve", "--port", str(port), *options],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -239,6 +241,67 @@ def test_bad_parameters_are_a_4xx_json_naming_the_parameter_and_change_nothing(
     assert {table: table_checksum(warehouse.database, table) for table in before} == before
 
 
+def test_an_unknown_product_is_404_listing_the_products_there_are(warehouse: Warehouse, served: Api) -> None:
+    answer = served.json("/api/v1/features/snowfall", status=404)
+    published = query(
+        warehouse.database,
+        "select substring(table_name from '^quarterly_(.*)_features$') from information_schema.tables"
+        " where table_schema = 'marts' and table_name like 'quarterly\\_%%\\_features' order by 1",
+    )
+    assert answer["error"] == "unknown product 'snowfall'"
+    assert answer["products"] == [name for (name,) in published]
+    assert {"temperature", "precipitation"} <= set(answer["products"])  # the two products backfilled here
+
+
+def test_a_query_past_the_statement_timeout_and_a_database_that_cannot_be_read_are_503(
+    warehouse: Warehouse, database: db.ConnectionSettings
+) -> None:
+    """`serve --statement-timeout 1`: a request whose query waits for a lock longer than that is
+    cancelled and answered 503 (the API never hangs on the warehouse), /health too; once the database
+    refuses connections, /health is 503 "database unreachable"; and each recovers with the database."""
+    copy = warehouse.copy(database.database)
+    client = start_api(warehouse.env(copy), None, "--statement-timeout", "1")
+    try:
+        assert client.json("/health")["status"] == "ok"
+        with table_locked(copy, "marts.quarterly_precipitation_features"):
+            slow = client.json("/api/v1/features/precipitation?year=2021&quarter=2", status=503)
+            assert slow["error"] == "the query ran past the API's statement timeout (1 s): try again later"
+            health = client.json("/health", status=503)
+            assert health["status"] == "unavailable" and health["database"] is False
+            assert "canceling statement due to statement timeout" in health["error"]
+        assert client.json("/api/v1/features/precipitation?year=2021&quarter=2")["total"] > 0
+        execute(server_of(copy), f'alter database "{copy.database}" allow_connections false')
+        query(
+            server_of(copy),
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
+            (copy.database,),
+        )  # fmt: skip  (the API's pooled sessions end; new ones are refused)
+        down = client.json("/health", status=503)
+        assert down["status"] == "unavailable" and down["error"].startswith("database unreachable:"), down
+        execute(server_of(copy), f'alter database "{copy.database}" allow_connections true')
+        assert client.json("/health")["status"] == "ok"
+    finally:
+        client.process.terminate()
+        client.process.wait(timeout=30)
+
+
+def server_of(connection: db.ConnectionSettings) -> db.ConnectionSettings:
+    return connection.with_database("postgres")
+
+
+@contextlib.contextmanager
+def table_locked(database: db.ConnectionSettings, table: str) -> Iterator[None]:
+    """Hold an ACCESS EXCLUSIVE lock on ``table``: every reader of it waits until the context ends."""
+    holder = db.connect(database)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute(f"lock table {table} in access exclusive mode")
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
 def test_the_api_role_can_read_but_not_write(warehouse: Warehouse, served: Api) -> None:
     conn = db.connect(api.reader(warehouse.database))
     try:
@@ -263,7 +326,7 @@ def test_concurrent_clients_see_the_old_or_the_new_quarter_while_a_backfill_publ
 ) -> None:
     """20 clients read 2021-Q2 while a forced backfill republishes it with changed raw values: every
     answer is the whole old quarter or the whole new one, and no request fails."""
-    copy = warehouse.copy("wi_test_serve_concurrency")
+    copy = warehouse.copy(worker_name("wi_test_serve_concurrency"))
     client = None
     try:
         env = warehouse.env(copy)
@@ -280,22 +343,31 @@ def test_concurrent_clients_see_the_old_or_the_new_quarter_while_a_backfill_publ
             > 0
         )
         answers: list[tuple[int, list | str, float]] = []
+        sent, seen = [0] * 20, [0] * 20
         stop = threading.Event()
 
-        def read() -> None:
+        def read(reader: int) -> None:
+            """Read until the publish is over, then once more; every request counts, a failed one too."""
             session = requests.Session()
-            done = 0
-            while done < 10 or not stop.is_set():
+            while True:
+                last = stop.is_set()
                 started = time.perf_counter()
-                response = session.get(client.base_url + path, timeout=60)
-                took = time.perf_counter() - started
-                body = response.json()["items"] if response.status_code == 200 else response.text
-                answers.append((response.status_code, body, took))
-                done += 1
+                sent[reader] += 1
+                try:
+                    response = session.get(client.base_url + path, timeout=60)
+                    body = response.json()["items"] if response.status_code == 200 else response.text
+                    answers.append((response.status_code, body, time.perf_counter() - started))
+                except Exception as error:  # noqa: BLE001 - a failed request is an answer too: a failure
+                    answers.append((0, repr(error), time.perf_counter() - started))
+                seen[reader] += 1
+                if last:
+                    return
 
-        readers = [threading.Thread(target=read) for _ in range(20)]
+        readers = [threading.Thread(target=read, args=(reader,)) for reader in range(20)]
         for thread in readers:
             thread.start()
+        while min(seen) < 1:  # every reader has an answer before the publish starts
+            time.sleep(0.05)
         backfill = run_cli(
             "backfill", "run", "--no-load", "--force", "--products", PRODUCT,
             "--start", "2021-04-01", "--end", "2021-07-01", env=env,
@@ -303,13 +375,15 @@ def test_concurrent_clients_see_the_old_or_the_new_quarter_while_a_backfill_publ
         stop.set()
         for thread in readers:
             thread.join(timeout=300)
+        assert not any(thread.is_alive() for thread in readers)
         assert backfill.returncode == 0, backfill.stdout[-2000:] + backfill.stderr[-2000:]
         new = client.json(path)["items"]
         assert new != old
-        assert len(answers) >= 200
-        assert [status for status, _, _ in answers if status != 200] == []
+        assert len(answers) == sum(sent) and min(sent) >= 2  # each reader: before the publish and after it
+        assert [(status, body) for status, body, _ in answers if status != 200] == []
         kinds = ["old" if body == old else "new" if body == new else "mixed" for _, body, _ in answers]
         assert "mixed" not in kinds
+        assert kinds.count("old") >= 20 and kinds.count("new") >= 20  # the first and last read of each reader
         latencies = sorted(took * 1000 for _, _, took in answers)
         quantiles = statistics.quantiles(latencies, n=100)
         print(
@@ -333,7 +407,8 @@ def test_the_readme_recovery_procedure_restores_the_backup_and_replays_what_it_l
 ) -> None:
     """A backup with the first half of 2021 published; the second half backfilled after it; the
     warehouse corrupted; the README's procedure (restore, plan, run) ends with the marts as before."""
-    database = warehouse.copy("weatherinsight_recovery")
+    name = worker_name("weatherinsight_recovery")
+    database = warehouse.copy(name)
     try:
         env = warehouse.env(database)
         for table, where in (
@@ -356,8 +431,8 @@ def test_the_readme_recovery_procedure_restores_the_backup_and_replays_what_it_l
             env={**env, "WEATHERINSIGHT_BACKUP_DIR": str(tmp_path / "before-run")},
         )  # fmt: skip
         assert second_half.returncode == 0, second_half.stderr[-2000:]
-        taken = list((tmp_path / "before-run").glob("weatherinsight_recovery-*.dump"))
-        assert len(taken) == 1 and f"backed up weatherinsight_recovery to {taken[0]}" in second_half.stdout
+        taken = list((tmp_path / "before-run").glob(f"{name}-*.dump"))
+        assert len(taken) == 1 and f"backed up {name} to {taken[0]}" in second_half.stdout
         before = mart_checksums(database)
         assert before == mart_checksums(warehouse.database)
         execute(database, "drop table marts.quarterly_precipitation_features; delete from marts.fct_daily_weather")
@@ -372,7 +447,8 @@ def test_the_readme_recovery_procedure_restores_the_backup_and_replays_what_it_l
         assert mart_checksums(database) == before
         aside = query(
             database,
-            "select datname from pg_database where datname like 'weatherinsight_recovery__replaced_%' order by 1",
+            "select datname from pg_database where datname like %s order by 1",
+            (f"{name}__replaced_%",),
         )
         assert len(aside) == 1  # the corrupted database was kept aside, not dropped
         db.drop_database(database.with_database(aside[0][0]))
@@ -381,7 +457,11 @@ def test_the_readme_recovery_procedure_restores_the_backup_and_replays_what_it_l
 
 
 def databases(connection: db.ConnectionSettings) -> list[str]:
-    return [row[0] for row in query(connection, "select datname from pg_database order by 1")]
+    """The databases named after ``connection``'s (a restore's work and its set-aside copies; the
+    server serves other tests' databases too)."""
+    like = connection.database.replace("_", "\\_") + "%"
+    return [row[0] for row in query(connection, "select datname from pg_database where datname like %s order by 1",
+                                    (like,))]  # fmt: skip
 
 
 def test_bad_backups_and_restores_are_one_line_and_leave_the_warehouse_untouched(

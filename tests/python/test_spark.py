@@ -1,13 +1,15 @@
 """The spark target: the DWD mirror loaded to a lake by dlt, the same dbt models built by Spark, and
 the window semantics carried by partitions -- checked against PostgreSQL built from the same mirror.
 
-One Spark session per dbt command (~20 s to start), so the scenario is one module that walks
-through what a user does: a full build, a window, a window narrower than a partition (refused), a
-late delivery picked up by a plain build after an unrelated window, and a full refresh.
+One dbt worker runs every Spark build of the module, so one JVM and Spark session (~20 s to start)
+serve the scenario, which walks through what a user does: a full build, a window, a window narrower
+than a partition (refused), a late delivery picked up by a plain build after an unrelated window,
+and a full refresh.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from importlib.util import find_spec
@@ -15,15 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from weatherinsight import db, engines
+from weatherinsight import db, engines, lake
+from weatherinsight.ops.dbt_worker import DbtWorker
 
 from conftest import (
     cli_env,
     dbt_ok,
+    execute,
     load_ok,
     query,
     republish,
     run_cli,
+    run_in_worker,
     scratch_database,
     serve_mirror,
 )
@@ -54,6 +59,11 @@ class Engines:
             WEATHERINSIGHT_SPARK_DIR=str(self.spark_dir),
             WEATHERINSIGHT_PIPELINES_DIR=str(self.pipelines),
         )
+        # what `weatherinsight dbt --target spark` sets for dbt, in a worker that keeps its JVM
+        self.spark_dir.mkdir(parents=True, exist_ok=True)
+        spark = lake.spark_env(str(self.lake), self.spark_dir)
+        self.worker = DbtWorker(connection, folder / "spark-worker", env=spark, parse_dir=folder / "spark-parse")
+        self.builds = 0
 
     @property
     def warehouse(self) -> Path:
@@ -69,7 +79,8 @@ class Engines:
         load_ok(self.mirror, self.connection, self.pipelines, "--products", PRODUCTS)
 
     def spark(self, *arguments: str):
-        """`weatherinsight dbt <arguments> --target spark` over the lake."""
+        """`weatherinsight dbt <arguments> --target spark` over the lake, as a user types it (its
+        checks before Spark starts)."""
         return run_cli(
             "dbt", *arguments, "--target", "spark",
             "--target-path", str(self.folder / "target-spark"), "--log-path", str(self.folder / "logs"),
@@ -77,8 +88,11 @@ class Engines:
         )  # fmt: skip
 
     def spark_ok(self, *arguments: str) -> str:
-        result = self.spark(*arguments)
-        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+        """dbt <arguments> on the spark target in the module's dbt worker: one JVM and Spark session
+        serve every build of the module (a JVM per command costs ~20 s)."""
+        self.builds += 1
+        result = run_in_worker(self.worker, *arguments, target_path=self.folder / f"target-spark-{self.builds}")
+        assert result.returncode == 0, result.stdout[-4000:]
         return result.stdout
 
     def postgres_ok(self, *arguments: str) -> str:
@@ -109,8 +123,11 @@ def both(server: db.ConnectionSettings, tmp_path_factory) -> Iterator[Engines]:
         both = Engines(mirror, connection, folder)
         both.load()
         both.postgres_ok("run", "--select", *MODELS)
-        yield both
-        shutil.rmtree(both.spark_dir, ignore_errors=True)
+        try:
+            yield both
+        finally:
+            both.worker.close()
+            shutil.rmtree(both.spark_dir, ignore_errors=True)
 
 
 def assert_equal_engines(both: Engines) -> None:
@@ -196,6 +213,54 @@ def test_full_refresh_equals_incremental_builds(both: Engines) -> None:
     for mart, rows in incremental.items():
         refreshed = engines.read_spark_mart(both.warehouse, mart).drop_columns(["lake_quarter"]).to_pylist()
         assert sorted(refreshed, key=repr) == rows, mart
+
+
+def test_lake_show_and_lake_compare_as_the_readme_runs_them(both: Engines) -> None:
+    """`lake compare` says every mart equal with the rows counted, and exit 1 naming the mart once a
+    value differs on one engine; `lake show` prints Spark's newest rows of a station."""
+    rows = sum(result.spark_rows for result in both.compare())
+    compared = run_cli("lake", "compare", env=both.env)
+    assert compared.returncode == 0, compared.stderr
+    assert f"all 2 quarterly marts equal on both engines ({rows:,} rows)" in compared.stdout
+    changed = execute(
+        both.connection,
+        "update marts.quarterly_precipitation_features set observation_count = observation_count + 1"
+        " where station_id = 1975 and year = 2021 and quarter = 1",
+    )
+    try:
+        assert changed == 1
+        differing = run_cli("lake", "compare", env=both.env)
+        assert differing.returncode == 1
+        assert differing.stderr.strip().splitlines()[-1] == (
+            "Error: 1 of 2 marts differ between the engines: quarterly_precipitation_features"
+        )
+    finally:
+        execute(
+            both.connection,
+            "update marts.quarterly_precipitation_features set observation_count = observation_count - 1"
+            " where station_id = 1975 and year = 2021 and quarter = 1",
+        )
+    names, newest = engines.newest_rows(both.warehouse, "quarterly_precipitation_features", 3, 1975)
+    columns = ("station_id", "year", "quarter", "observation_count")
+    shown = run_cli("lake", "show", "quarterly_precipitation_features", "--station", "1975", "--limit", "3",
+                    "--columns", ",".join(columns), env={**both.env, "COLUMNS": "200"})  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    printed = [tuple(int(cell) for cell in re.findall(r"\d+", line)) for line in shown.stdout.splitlines()
+               if line.startswith("│")]  # fmt: skip
+    assert printed == [tuple(row[names.index(name)] for name in columns) for row in newest] and len(printed) == 3
+
+
+@pytest.mark.parametrize("command", [("update",), ("backfill", "run", "--start", "2021-01-01", "--end", "2021-04-01")])
+def test_backfill_and_update_refuse_the_spark_target(both: Engines, command: tuple[str, ...]) -> None:
+    before = query(both.connection, "select count(*) from information_schema.schemata where schema_name = 'ops'")
+    result = run_cli(*command, env={**both.env, "DBT_TARGET": "spark"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: weatherinsight {command[0]} runs on PostgreSQL"), lines
+    assert "weatherinsight dbt build --target spark --vars" in lines[0]
+    assert (
+        query(both.connection, "select count(*) from information_schema.schemata where schema_name = 'ops'") == before
+    )
 
 
 def test_lake_that_cannot_be_written_is_one_line(both: Engines, tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from weatherinsight.ops.windows import Window, range_predicate
 
 from conftest import dbt_ok, query
 
+pytestmark = pytest.mark.quick
+
 WINDOWS = [
     ("2021-01-01", "2021-04-01"),  # a whole quarter
     ("2021-02-10", "2021-02-20"),  # inside one quarter
