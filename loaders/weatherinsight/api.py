@@ -44,6 +44,8 @@ READ_SCHEMAS = (MARTS_SCHEMA, "reference", "ops", "staging", DWD_DATASET, OPENME
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 STATEMENT_TIMEOUT_MS = 30_000
+#: seconds /health waits for a connection before it answers 503
+HEALTH_CONNECT_SECONDS = 5.0
 FEATURE_TABLE = re.compile(r"^quarterly_([a-z0-9_]+)_features$")
 #: what a product of the API is called when it differs from the ledger's product name
 LEDGER_PRODUCTS = {"temperature": "air_temperature", "humidity": "moisture"}
@@ -143,8 +145,10 @@ class Warehouse:
         self.pool = pool
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[Any]:
-        async with self.pool.connection() as conn:
+    async def snapshot(self, timeout: float | None = None) -> AsyncIterator[Any]:
+        """A cursor in one read-only snapshot; ``timeout`` seconds at most to get a connection
+        (default: the pool's)."""
+        async with self.pool.connection(timeout=timeout) as conn:
             await conn.set_isolation_level(3)  # REPEATABLE READ: one snapshot for all queries
             async with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
                 yield cursor
@@ -446,7 +450,8 @@ def create_app(
     async def health(request: Request) -> JSONResponse:
         store = warehouse(request)
         try:
-            async with store.snapshot() as cursor:
+            # a health check answers quickly: a database that cannot be reached is 503 within seconds
+            async with store.snapshot(timeout=HEALTH_CONNECT_SECONDS) as cursor:
                 latest = None
                 if await store.exists(cursor, "ops", "backfill_runs"):
                     await cursor.execute(

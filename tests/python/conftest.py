@@ -294,11 +294,18 @@ IN_PROCESS = ("build", "run", "test", "seed", "snapshot", "compile", "run-operat
 _workers: dict[str, DbtWorker] = {}
 
 
-def dbt_worker(connection: db.ConnectionSettings) -> DbtWorker:
-    """This session's dbt worker for ``connection``'s database (started on first use)."""
-    if connection.database not in _workers:
-        _workers[connection.database] = DbtWorker(connection, WORK / "dbt_workers" / connection.database)
-    return _workers[connection.database]
+def dbt_worker(connection: db.ConnectionSettings, env: dict[str, str] | None = None) -> DbtWorker:
+    """This session's dbt worker for ``connection``'s database and the extra environment ``env``
+    (PGTZ, PGOPTIONS: dbt's sessions read it when they connect), started on first use."""
+    key = f"{connection.host}:{connection.port}:{connection.database}" + "".join(
+        f"-{name}" for name in sorted(env or {})
+    )
+    if key not in _workers or _workers[key].env != (env or {}):
+        if key in _workers:
+            _workers[key].close()
+        folder = connection.database + "".join(f"-{name}" for name in sorted(env or {}))
+        _workers[key] = DbtWorker(connection, WORK / "dbt_workers" / folder, env=env)
+    return _workers[key]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -347,11 +354,12 @@ def run_dbt(
     """Run real dbt in the project against ``connection``, its console output as ``stdout``.
 
     build, run, test, seed, snapshot, compile and run-operation go to the session's dbt worker for
-    the database (the project parsed once, as backfills and `weatherinsight dbt` run windows); with
-    ``cli`` (the subject is the dbt command itself), ``env`` (variables such as PGTZ or PGOPTIONS
-    for dbt's sessions) or another command, the `dbt` CLI runs, reading the warm parse state."""
-    if not (cli or env) and _in_process(args) is not None:
-        return run_in_worker(dbt_worker(connection), *args, target_path=target_path)
+    the database and ``env`` (variables such as PGTZ or PGOPTIONS for dbt's sessions): the project
+    parsed once, as backfills and `weatherinsight dbt` run windows. With ``cli`` (the subject is
+    the dbt command itself) or another command, the `dbt` CLI runs, starting from the database's
+    kept parse (as every dbt process of the package does)."""
+    if not cli and _in_process(args) is not None:
+        return run_in_worker(dbt_worker(connection, env), *args, target_path=target_path)
     warm = warm_parse_env(connection.database)
     env = cli_env(connection, DBT_SEND_ANONYMOUS_USAGE_STATS="false", **warm, **(env or {}))
     completed = subprocess.run(
@@ -452,6 +460,16 @@ def pytest_collection_modifyitems(config, items) -> None:
         )
         if shared:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{shared[0]}"))
+
+
+def pytest_collection_finish(session) -> None:
+    """Fail at once, not with a module's warehouse built twice over, when xdist no longer groups
+    tests (pytest 9.2's node ids did that silently: pyproject.toml pins below it)."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [item.nodeid for item in session.items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist ignores the xdist_group of {len(lost)} tests (e.g. {lost[0]})")
 
 
 # ---- the fault suite's record (README, Reliability: scripts/reliability_table.py renders it) ----

@@ -164,12 +164,16 @@ def start_and_wait_for_a_published_window(ops: Ops) -> subprocess.Popen:
 
 
 def dbt_workers_of(ops: Ops) -> list[int]:
-    """Process ids of dbt workers serving this test's database."""
+    """Process ids of the dbt workers backfills started for this test's database (not the test
+    session's own, which are this process's children)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid():
             continue
         if b"weatherinsight.ops.dbt_worker" in command and any(
             part.endswith(f"/{ops.database.database}".encode()) for part in command

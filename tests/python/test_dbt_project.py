@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shutil
+import subprocess
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from weatherinsight import db
 from weatherinsight.dwd.settings import HOURLY_PATH
 
 import conftest
-from conftest import DELIVERIES, PARALLEL_PLANS, SAMPLE_MIRROR, Mirror, query, table_checksum
+from conftest import DELIVERIES, PARALLEL_PLANS, REPO, SAMPLE_MIRROR, VENV_BIN, Mirror, query, table_checksum
 
 MARTS = [
     "marts.quarterly_temperature_features",
@@ -56,54 +62,95 @@ def test_dbt_unit_tests_pass(mirror, database, tmp_path) -> None:
     assert set(re.findall(r" PASS (\S+::\S+) ", output)) == UNIT_TESTS, output[-3000:]
 
 
-def test_full_demo_builds_and_a_rebuild_changes_nothing(mirror, database, tmp_path) -> None:
-    load_cli(mirror, database, tmp_path)
-    output = dbt_ok(database, tmp_path, "build")
-    assert "Completed successfully" in output
-    before = {table: table_checksum(database, table) for table in MARTS}
-    assert all(count > 0 for count, _ in before.values())
-    # Helgoland's wind in Q3 2023 comes from the historical file and the recent one (higher QN wins)
-    raw_hours = query(
-        database,
-        "select count(distinct observed_at) from raw_dwd.wind where station_id = 2115 and f is not null "
-        "and observed_at >= '2023-07-01 00:00+00' and observed_at < '2023-10-01 00:00+00'",
-    )[0][0]
-    assert query(
-        database,
-        "select observation_count, expected_hours, round(coverage_ratio, 4)::float from marts.quarterly_wind_features "
-        "where station_id = 2115 and year = 2023 and quarter = 3",
-    ) == [(raw_hours, 2208, round(raw_hours / 2208, 4))]
-    assert query(
-        database,
-        "select count(*) from marts.fct_hourly_wind where station_id = 2115 and release = 'recent' "
-        "and observed_at < '2024-01-01 00:00+00' and quality_level = 10 and delivery_count = 2",
-    ) == [(1382,)]
-    assert query(database, "select station_name from marts.dim_station where station_id = 1975 and is_current") == [
-        ("Hamburg-Fuhlsbüttel",)
-    ]
+#: what a checkout holds besides its venv, databases and build output (a copy for `make demo`)
+CHECKOUT_IGNORE = shutil.ignore_patterns(".venv", ".git", ".pgdata", "target", "logs", "pipelines", ".lake",
+                                         ".spark", "backups", "__pycache__", "*.egg-info")  # fmt: skip
+LOCATION_MARTS = ("marts.quarterly_air_quality_features", "marts.quarterly_location_weather_features")
 
-    load_cli(mirror, database, tmp_path)  # nothing new on the mirror
-    output = re.sub(r"\x1b\[[0-9;]*m", "", dbt_ok(database, tmp_path, "build"))
-    # with nothing new, every incremental model writes 0 rows (not just the same rows again)
-    incremental = re.findall(r"OK created sql incremental model (\S+) .*?\[(.*?) in ", output)
-    # 15 DWD models and 6 Open-Meteo ones (empty here: nothing loaded them)
-    assert len(incremental) == 21 and {result for _, result in incremental} == {"INSERT 0 0"}, incremental
-    assert {table: table_checksum(database, table) for table in MARTS} == before
 
-    # DWD corrects Hamburg-Fuhlsbüttel's height in its station lists: the next load and build add a
-    # version (SCD2), the old one closed where the new one starts
-    for listing in mirror.hourly.rglob("*_Stundenwerte_Beschreibung_Stationen.txt"):
-        listing.write_bytes(re.sub(rb"(?m)^(01975 \d{8} \d{8} +)11 ", rb"\g<1>12 ", listing.read_bytes()))
-    load_cli(mirror, database, tmp_path)
-    dbt_ok(database, tmp_path, "build")
-    versions = query(
-        database,
-        "select height_m::int, is_current, valid_to = lead(valid_from) over (order by valid_from)"
-        " from marts.dim_station where station_id = 1975 order by valid_from",
-    )
-    assert versions == [(11, False, True), (12, True, None)]
-    dbt_ok(database, tmp_path, "docs", "generate")
-    assert_every_model_and_column_is_described(tmp_path / f"target_{database.database}")
+@contextlib.contextmanager
+def demo_checkout(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A copy of the checkout (its own embedded server in its own `.pgdata/`, no PG* variables, as
+    on a machine with nothing configured) sharing this checkout's venv; the server stops at the end."""
+    root = tmp_path / "checkout"
+    shutil.copytree(REPO, root, ignore=CHECKOUT_IGNORE, copy_function=shutil.copy2)  # mtimes kept for make
+    (root / ".venv").symlink_to(REPO / ".venv")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PG", "WEATHERINSIGHT_"))}
+    try:
+        yield root, env
+    finally:
+        subprocess.run([str(VENV_BIN / "weatherinsight"), "db", "down"], cwd=root, env=env, timeout=120)
+
+
+def make_demo(root: Path, env: dict[str, str]) -> str:
+    """`make demo` as the README's first command (the venv is there: make is told not to redo it)."""
+    result = subprocess.run(["make", "-o", ".venv/.installed", "demo"], cwd=root, env=env, capture_output=True,
+                            text=True, timeout=1200)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+
+
+def test_make_demo_twice_loads_nothing_the_second_time_and_the_marts_stay_identical(mirror, tmp_path) -> None:
+    """The README's first command on a machine with nothing configured (an embedded server of the
+    checkout's own), then again: the second run fetches nothing (0 rows), and every mart is as the
+    first run left it. On the demo's warehouse: the overlap of Helgoland's files, a station's
+    corrected height as an SCD2 version, and a described column for every column of the catalogue."""
+    with demo_checkout(tmp_path) as (root, env):
+        first = make_demo(root, env)
+        assert "demo done in" in first
+        exports = subprocess.run([str(VENV_BIN / "weatherinsight"), "db", "env"], cwd=root, env=env,
+                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+        values = dict(re.findall(r"export (\w+)=(\S+)", exports))
+        database = db.ConnectionSettings(values["PGHOST"], int(values["PGPORT"]), values["PGUSER"],
+                                         values["PGPASSWORD"], values["PGDATABASE"], True)  # fmt: skip
+        before = {table: table_checksum(database, table) for table in (*MARTS, *LOCATION_MARTS)}
+        assert all(count > 0 for count, _ in before.values())
+
+        second = make_demo(root, env)
+        # DWD: nothing fetched, nothing loaded; Open-Meteo: every location up to date, no request
+        assert "files fetched: 0," in second and "rows loaded: 0 (" in second, second[-3000:]
+        assert re.search(r"locations ok: \d+, failed: 0; rows loaded: 0 \(.*requests: 0 ", second), second[-3000:]
+        assert {table: table_checksum(database, table) for table in before} == before
+        # and with nothing new, a plain run writes no row in any incremental model (not the same
+        # rows again): 15 DWD models and 6 Open-Meteo ones
+        output = re.sub(r"\x1b\[[0-9;]*m", "", dbt_ok(database, tmp_path, "run"))
+        incremental = re.findall(r"OK created sql incremental model (\S+) .*?\[(.*?) in ", output)
+        assert len(incremental) == 21 and {result for _, result in incremental} == {"INSERT 0 0"}, incremental
+
+        # Helgoland's wind in Q3 2023 comes from the historical file and the recent one (higher QN wins)
+        raw_hours = query(
+            database,
+            "select count(distinct observed_at) from raw_dwd.wind where station_id = 2115 and f is not null "
+            "and observed_at >= '2023-07-01 00:00+00' and observed_at < '2023-10-01 00:00+00'",
+        )[0][0]
+        assert query(
+            database,
+            "select observation_count, expected_hours, round(coverage_ratio, 4)::float"
+            " from marts.quarterly_wind_features where station_id = 2115 and year = 2023 and quarter = 3",
+        ) == [(raw_hours, 2208, round(raw_hours / 2208, 4))]
+        assert query(
+            database,
+            "select count(*) from marts.fct_hourly_wind where station_id = 2115 and release = 'recent' "
+            "and observed_at < '2024-01-01 00:00+00' and quality_level = 10 and delivery_count = 2",
+        ) == [(1382,)]
+        assert query(database, "select station_name from marts.dim_station where station_id = 1975 and is_current") == [
+            ("Hamburg-Fuhlsbüttel",)
+        ]
+
+        # DWD corrects Hamburg-Fuhlsbüttel's height in its station lists: the next load and build add
+        # a version (SCD2), the old one closed where the new one starts
+        for listing in mirror.hourly.rglob("*_Stundenwerte_Beschreibung_Stationen.txt"):
+            listing.write_bytes(re.sub(rb"(?m)^(01975 \d{8} \d{8} +)11 ", rb"\g<1>12 ", listing.read_bytes()))
+        load_cli(mirror, database, tmp_path)
+        dbt_ok(database, tmp_path, "build", "--select", "+dim_station")  # the snapshot, the dimension, their tests
+        versions = query(
+            database,
+            "select height_m::int, is_current, valid_to = lead(valid_from) over (order by valid_from)"
+            " from marts.dim_station where station_id = 1975 order by valid_from",
+        )
+        assert versions == [(11, False, True), (12, True, None)]
+        dbt_ok(database, tmp_path, "docs", "generate")
+        assert_every_model_and_column_is_described(tmp_path / f"target_{database.database}")
 
 
 def assert_every_model_and_column_is_described(target: Path) -> None:
@@ -189,7 +236,7 @@ def test_a_whole_station_history_loaded_into_a_built_warehouse_equals_a_full_ref
 
     mirror.replace(HELGOLAND_HISTORY, history)
     load_cli(mirror, database, tmp_path, "--products", "wind")
-    output = dbt_ok(database, tmp_path, "build", env=berlin)  # plain incremental build
+    output = dbt_ok(database, tmp_path, "run", env=berlin)  # plain incremental build of the models
     assert "Completed successfully" in output
     plain = {table: table_checksum(database, table) for table in MARTS}
     quarters = query(database, "select count(*) from marts.quarterly_wind_features where station_id = 2115")[0][0]
@@ -212,7 +259,7 @@ def test_a_whole_station_history_loaded_into_a_built_warehouse_equals_a_full_ref
         " and observed_at >= '2023-01-01 00:00+00'",
     ) == [(3585,)]
 
-    dbt_ok(database, tmp_path, "build", "--full-refresh", env={"PGTZ": "UTC", "PGOPTIONS": PARALLEL_PLANS})
+    dbt_ok(database, tmp_path, "run", "--full-refresh", env={"PGTZ": "UTC", "PGOPTIONS": PARALLEL_PLANS})
     assert {table: table_checksum(database, table) for table in MARTS} == plain
 
 

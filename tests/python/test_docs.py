@@ -83,15 +83,22 @@ def procedure_commands(heading: str) -> list[str]:
     return commands
 
 
-def run_as_written(commands: list[str], env: dict[str, str], cwd) -> None:
-    """Run README commands one after another with the venv's executables; each must succeed."""
+def run_as_written(commands: list[str], env: dict[str, str], cwd, dbt_worker=None, target=None) -> None:
+    """Run README commands one after another with the venv's executables; each must succeed. With
+    ``dbt_worker``, `dbt …` lines run in that dbt worker (the same dbt and arguments, on the project
+    parsed once, their artifacts in ``target``): the subject is what the procedure does, and the
+    dbt CLI itself is tested elsewhere."""
     import shlex
     import subprocess
 
-    from conftest import VENV_BIN
+    from conftest import VENV_BIN, run_in_worker
 
-    for command in commands:
+    for index, command in enumerate(commands):
         arguments = shlex.split(command)
+        if dbt_worker is not None and arguments[0] == "dbt":
+            result = run_in_worker(dbt_worker, *arguments[1:], target_path=target / str(index))
+            assert result.returncode == 0, (command, result.stdout[-3000:])
+            continue
         result = subprocess.run(
             [str(VENV_BIN / arguments[0]), *arguments[1:]],
             env=env,
@@ -105,7 +112,7 @@ def run_as_written(commands: list[str], env: dict[str, str], cwd) -> None:
 
 def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp_path) -> None:
 
-    from conftest import cli_env, query
+    from conftest import cli_env, dbt_worker, query
 
     env = cli_env(
         database,
@@ -116,7 +123,7 @@ def test_readme_procedures_run_as_written_on_the_demo_data(mirror, database, tmp
     )
     commands = procedure_commands("## Backfill and reprocessing with dbt directly")
     assert len(commands) == 10
-    run_as_written(commands, env, cwd=REPO)
+    run_as_written(commands, env, cwd=REPO, dbt_worker=dbt_worker(database), target=tmp_path / "target")
     quarters = query(database, "select count(*) from marts.quarterly_pressure_features where year in (2018, 2019)")
     assert quarters[0][0] == 7  # Hamburg's pressure archive covers 2018-03 .. 2019-09
     assert query(database, "select count(*) from marts.quarterly_wind_features where year = 2021")[0][0] == 3

@@ -60,11 +60,13 @@ class Everyday:
     def env(self, database: db.ConnectionSettings | None = None, **extra: str) -> dict[str, str]:
         return cli_env(
             database or self.database,
-            WEATHERINSIGHT_PIPELINES_DIR=str(self.tmp / "pipelines"),
-            SOURCES__DWD_HOURLY__BASE_URL=self.mirror.base_url,
-            WEATHERINSIGHT_OPENMETEO_BASE_URL=self.openmeteo,
-            COLUMNS="200",
-            **extra,
+            **{
+                "WEATHERINSIGHT_PIPELINES_DIR": str(self.tmp / "pipelines"),
+                "SOURCES__DWD_HOURLY__BASE_URL": self.mirror.base_url,
+                "WEATHERINSIGHT_OPENMETEO_BASE_URL": self.openmeteo,
+                "COLUMNS": "200",
+                **extra,
+            },
         )
 
     def update(self, database: db.ConnectionSettings | None = None, **extra: str) -> subprocess.CompletedProcess:
@@ -150,7 +152,9 @@ def test_update_exit_codes_say_what_went_wrong_and_the_ledger_records_it(
     database = everyday.copy(database.database)
     bad_config = everyday.update(database, UPDATE__DWD_PRODUCTS="snowfall")
     assert bad_config.returncode == 2 and "unknown product 'snowfall'" in bad_config.stderr, bad_config.stderr
-    unreachable = run_cli("update", "--base-url", "http://127.0.0.1:9/", env=everyday.env(database))
+    # (two attempts: the default five wait 15 s of backoff for a port that will not answer)
+    unreachable = run_cli("update", "--base-url", "http://127.0.0.1:9/",
+                          env=everyday.env(database, SOURCES__DWD_HOURLY__HTTP_ATTEMPTS="2"))  # fmt: skip
     assert unreachable.returncode == 3, unreachable.stderr
     assert [line for line in unreachable.stderr.splitlines() if line.startswith("Error")] == [
         unreachable.stderr.strip()
@@ -199,40 +203,49 @@ def test_update_exit_1_for_a_validate_problem_a_failed_data_test_and_a_failed_bu
     everyday: Everyday, database: db.ConnectionSettings, tmp_path: Path
 ) -> None:
     """The README's exit 1 besides a file that cannot be fetched: a quarter missing from a
-    published mart (validate), a model that fails to build, a delivery that fails a data test."""
+    published mart (validate), a model that cannot be built, a delivery that fails a data test. A
+    mirror of the test's own (the sample's files, as the module's warehouse loaded them)."""
     database = everyday.copy(database.database)
-    # a published quarter lost from the warehouse: nothing new to build, validate finds it
-    deleted = execute(database, "delete from marts.quarterly_precipitation_features where year = 2021 and quarter = 1")
-    lost = everyday.update(database)
-    assert lost.returncode == 1 and "dbt build skipped: nothing new" in lost.stdout, lost.stdout + lost.stderr
-    assert deleted > 0 and [problem for problem in problems(lost) if "2021-Q1" in problem] == [
-        f"validate: precipitation 2021-Q1: partial (quarterly_precipitation_features lacks {deleted} station-quarters)"
-    ], problems(lost)
-    assert runs(database)[-1][2] == "failed"
-    # a model that does not build (a project change merged without running it): exit 1 naming it
-    project = tmp_path / "project"
-    for part in ("dbt_project.yml", "profiles.yml", "selectors.yml", "models", "macros", "seeds", "snapshots",
-                 "tests/dbt", ".dlt/config.toml"):  # fmt: skip
-        source, copy = REPO / part, project / part
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, copy)
-    model = project / "models" / "marts" / "observations" / "fct_daily_weather.sql"
-    text = model.read_text()
-    assert text.rstrip().endswith("{{ daily_weather(daily_aggregates) }}")
-    model.write_text(text.rstrip() + "\nwhere no_such_column is not null\n")
-    broken = run_cli("update", env=everyday.env(database, WEATHERINSIGHT_HOME=str(project)), cwd=project)
-    assert broken.returncode == 1, broken.stderr
-    (build,) = [problem for problem in problems(broken) if problem.startswith("dbt build failed")]
-    assert "fct_daily_weather: error" in build, build
-    # DWD republishes Großenkneten's precipitation with 350 mm in one hour: the loader keeps it (it
-    # quarantines from 400 mm), the range test of its staging view fails the build
-    republish(everyday.mirror, PRECIPITATION_RECENT_44, "2022070112", "350.0", tmp_path, field=3)
-    failed_test = everyday.update(database)
-    assert failed_test.returncode == 1, failed_test.stderr
-    (build,) = [problem for problem in problems(failed_test) if problem.startswith("dbt build failed")]
-    assert build == (
-        "dbt build failed: accepted_range_stg_dwd__precipitation_observations_precipitation_mm__300__0: fail (1 rows)"
-    )
+    with serve_mirror(tmp_path / "mirror") as mirror:
+
+        def update(**extra: str) -> subprocess.CompletedProcess:
+            return everyday.update(database, SOURCES__DWD_HOURLY__BASE_URL=mirror.base_url, **extra)
+
+        # a published quarter lost from the warehouse: nothing new to build, validate finds it
+        deleted = execute(
+            database, "delete from marts.quarterly_precipitation_features where year = 2021 and quarter = 1"
+        )
+        lost = update()
+        assert lost.returncode == 1 and "dbt build skipped: nothing new" in lost.stdout, lost.stdout + lost.stderr
+        assert deleted > 0 and [problem for problem in problems(lost) if "2021-Q1" in problem] == [
+            "validate: precipitation 2021-Q1: partial"
+            f" (quarterly_precipitation_features lacks {deleted} station-quarters)"
+        ], problems(lost)
+        assert runs(database)[-1][2] == "failed"
+        # a model that cannot be written (here: another session holds a lock on it past dbt's lock
+        # timeout) while a delivery is taken in: exit 1 naming it
+        republish(mirror, PRECIPITATION_RECENT_44, "2022070112", "  2.2", tmp_path, field=3)
+        holder = db.connect(database)
+        try:
+            with holder.cursor() as cursor:
+                cursor.execute("lock table marts.fct_daily_weather in share mode")  # readers pass, writers wait
+            broken = update(PGOPTIONS="-c lock_timeout=2s")
+        finally:
+            holder.rollback()
+            holder.close()
+        assert broken.returncode == 1, broken.stderr
+        (build,) = [problem for problem in problems(broken) if problem.startswith("dbt build failed")]
+        assert "fct_daily_weather: error" in build, build
+        # DWD republishes Großenkneten's precipitation with 350 mm in one hour: the loader keeps it (it
+        # quarantines from 400 mm), the range test of its staging view fails the build
+        republish(mirror, PRECIPITATION_RECENT_44, "2022070112", "350.0", tmp_path, field=3)
+        failed_test = update()
+        assert failed_test.returncode == 1, failed_test.stderr
+        (build,) = [problem for problem in problems(failed_test) if problem.startswith("dbt build failed")]
+        assert build == (
+            "dbt build failed:"
+            " accepted_range_stg_dwd__precipitation_observations_precipitation_mm__300__0: fail (1 rows)"
+        )
 
 
 def test_gaps_per_station_and_day_tell_the_source_from_the_warehouse(

@@ -928,9 +928,9 @@ def test_a_full_disk_during_a_load(mirror, database, tmp_path, reference, reliab
 def test_a_full_disk_during_a_backfill(backfilled, database, tmp_path, reliability) -> None:
     backfilled.copy(database)
     env = cli_env(database, WEATHERINSIGHT_LOG_DIR=str(tmp_path / "logs"))
-    # 128 KiB: less than the files dbt writes for every window it builds (its graph summary, ~160 KiB)
+    # 8 KiB: less than the SQL dbt compiles and writes for every window (the daily fact's is ~10 KiB)
     full = subprocess.run([str(VENV_BIN / "weatherinsight"), *BACKFILL], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=600, preexec_fn=full_disk(128 * 1024))  # fmt: skip
+                          text=True, timeout=600, preexec_fn=full_disk(8 * 1024))  # fmt: skip
     assert full.returncode == 1, full.stderr[-3000:]
     last = full.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: 3 window(s) failed, published marts unchanged for them") and "File too large" in last

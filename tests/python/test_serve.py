@@ -279,6 +279,11 @@ def test_a_query_past_the_statement_timeout_and_a_database_that_cannot_be_read_a
         down = client.json("/health", status=503)
         assert down["status"] == "unavailable" and down["error"].startswith("database unreachable:"), down
         execute(server_of(copy), f'alter database "{copy.database}" allow_connections true')
+        # the pool reconnects on its own (with a backoff): healthy again without a restart
+        for _ in range(60):
+            if client.get("/health").status_code == 200:
+                break
+            time.sleep(1)
         assert client.json("/health")["status"] == "ok"
     finally:
         client.process.terminate()

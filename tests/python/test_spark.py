@@ -221,7 +221,7 @@ def test_lake_show_and_lake_compare_as_the_readme_runs_them(both: Engines) -> No
     rows = sum(result.spark_rows for result in both.compare())
     compared = run_cli("lake", "compare", env=both.env)
     assert compared.returncode == 0, compared.stderr
-    assert f"all 2 quarterly marts equal on both engines ({rows:,} rows)" in compared.stdout
+    assert f"all 2 quarterly marts equal on both engines ({rows:,} rows)" in compared.stderr  # the report's stream
     changed = execute(
         both.connection,
         "update marts.quarterly_precipitation_features set observation_count = observation_count + 1"

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: the result id of a window whose dbt worker stopped before answering
 WORKER_NODE = "dbt.worker"
+#: the result id of an invocation dbt itself could not complete (its exception is the message)
+INVOCATION_NODE = "dbt.invocation"
 
 
 @dataclass
@@ -65,7 +67,7 @@ class DbtResult:
                 for item in execution.results
             ]
         if outcome.exception is not None:
-            result.results.append({"unique_id": "dbt.invocation", "status": "error", "message": str(outcome.exception)})
+            result.results.append({"unique_id": INVOCATION_NODE, "status": "error", "message": str(outcome.exception)})
         return result
 
     def to_json(self) -> dict:
@@ -108,7 +110,12 @@ class DbtResult:
         return [
             f"{_node_name(result['unique_id'])}: {result['status']}"
             + (f" ({result['failures']} rows)" if result.get("failures") else "")
-            + (f" ({result['message']})" if result["unique_id"] == WORKER_NODE and result.get("message") else "")
+            # what stopped a worker or dbt itself (a full disk…) is only in the message: say it
+            + (
+                f" ({result['message'].strip().splitlines()[0]})"
+                if result["unique_id"] in (WORKER_NODE, INVOCATION_NODE) and (result.get("message") or "").strip()
+                else ""
+            )
             for result in self.results
             if result["status"] in ("fail", "error", "runtime error")
         ]
@@ -177,9 +184,11 @@ def keep_parse_state(database: str, target_path: Path) -> None:
 
 
 def dbt_environment(connection: db.ConnectionSettings) -> dict[str, str]:
-    """This process's environment for a dbt process against ``connection``: its PG* variables
-    (which profiles.yml reads) replace ours, and dbt sends no usage statistics."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    """This process's environment for a dbt process against ``connection``: its connection
+    variables (PGHOST … PGDATABASE, which profiles.yml reads) replace ours, session settings such as
+    PGTZ and PGOPTIONS pass through as for every other session of ours, and dbt sends no usage
+    statistics."""
+    env = {key: value for key, value in os.environ.items() if key not in db.ENV_VARS}
     env.update(connection.env())
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     return env
