@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,21 @@ import pytest
 
 from weatherinsight import db
 
-from conftest import REPO, VENV_BIN, Mirror, cli_env, dbt_ok, execute, query, republish, run_cli, table_checksum
+from conftest import (
+    REPO,
+    VENV_BIN,
+    Mirror,
+    cli_env,
+    clone_database,
+    dbt_ok,
+    execute,
+    query,
+    republish,
+    run_cli,
+    scratch_database,
+    serve_mirror,
+    table_checksum,
+)
 
 PRODUCT = "precipitation"
 ARCHIVE = "precipitation/recent/stundenwerte_RR_01975_akt.zip"
@@ -79,6 +94,23 @@ class Ops:
 @pytest.fixture
 def ops(mirror, database, tmp_path) -> Ops:
     return Ops(database, mirror, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def half_published(server, tmp_path_factory) -> Iterator[db.ConnectionSettings]:
+    """The first half of 2021 loaded and published by `backfill run` (Q1 and Q2), once for the
+    module: where the repair tests start (each works on a copy)."""
+    tmp = tmp_path_factory.mktemp("half_published")
+    with scratch_database(server, "wi_test_backfill_half") as database, serve_mirror(tmp / "mirror") as mirror:
+        Ops(database, mirror, tmp).backfill(*HALF)
+        yield database
+
+
+@pytest.fixture
+def published(half_published, mirror, database, tmp_path) -> Ops:
+    """A copy of the module's warehouse with 2021-H1 published; the test's own mirror (the sample's
+    files, as the warehouse loaded them)."""
+    return Ops(clone_database(half_published, database.database), mirror, tmp_path)
 
 
 def test_plan_skips_complete_windows_and_a_removed_quarter_is_reported_and_refilled(ops: Ops) -> None:
@@ -242,8 +274,8 @@ def test_ctrl_c_stops_the_run_between_windows_and_resume_finishes_it(ops: Ops) -
     assert ops.cli("validate", *YEAR).returncode == 0
 
 
-def test_a_window_failing_its_tests_leaves_the_published_marts_byte_identical(ops: Ops) -> None:
-    ops.backfill("--start", "2021-01-01", "--end", "2021-04-01")
+def test_a_window_failing_its_tests_leaves_the_published_marts_byte_identical(published: Ops) -> None:
+    ops = published
     before = ops.checksums()
     # a bad delivery: 350 mm in one hour passes the loader (it quarantines from 400 mm, what cannot be
     # true anywhere) but fails the marts' test (300 mm: implausible for a German station)
@@ -280,8 +312,8 @@ def test_two_or_four_lanes_build_the_same_marts_as_one(ops: Ops) -> None:
     assert query(ops.database, "select count(*) from pg_namespace where nspname like 'audit_r%%'") == [(0,)]
 
 
-def test_a_forced_reprocess_is_undone_by_restore(ops: Ops) -> None:
-    ops.backfill(*HALF)
+def test_a_forced_reprocess_is_undone_by_restore(published: Ops) -> None:
+    ops = published
     before = ops.checksums()
     ops.republish("2021020112", "4.2")  # a plausible correction from DWD
     ops.backfill(*HALF, "--force")
@@ -307,8 +339,8 @@ def test_a_forced_reprocess_is_undone_by_restore(ops: Ops) -> None:
                          r" the hourly fact\) │", plan), plan  # fmt: skip
 
 
-def test_a_run_refuses_a_window_another_run_holds(ops: Ops) -> None:
-    ops.backfill("--start", "2021-01-01", "--end", "2021-04-01")
+def test_a_run_refuses_a_window_another_run_holds(published: Ops) -> None:
+    ops = published
     before = ops.checksums()
     # another run holds the window: a second one refuses, with one line, and changes nothing
     holder = db.connect(ops.database)
@@ -376,10 +408,10 @@ def test_a_quarter_deleted_from_a_feature_mart_is_reported_and_refilled(ops: Ops
     assert ops.cli("validate", *arguments).returncode == 0
 
 
-def test_a_delivery_with_an_unknown_quality_level_fails_its_window_and_publishes_nothing(ops: Ops) -> None:
+def test_a_delivery_with_an_unknown_quality_level_fails_its_window_and_publishes_nothing(published: Ops) -> None:
     """The audit runs every test that guards the window's rows, relationships to the seeds and to
     dim_station included: a re-delivered file with a quality level the seed does not know fails."""
-    ops.backfill("--start", "2021-01-01", "--end", "2021-04-01")
+    ops = published
     before = ops.checksums()
     ops.republish("2021020112", "6", field=2)  # QN_8 = 6: no such level in seeds/dwd_quality_levels.csv
     failed = ops.backfill("--start", "2021-01-01", "--end", "2021-04-01", "--force", expect=1)
