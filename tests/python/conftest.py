@@ -451,15 +451,29 @@ def busy_machine() -> Iterator[None]:
 def pytest_collection_modifyitems(config, items) -> None:
     """Tests sharing a module's expensive fixture (a warehouse built once for the module) run on
     one xdist worker (``--dist loadgroup``), so it is built once; the others go wherever a worker
-    is free. The group is named after the module and its first such fixture."""
+    is free. Fixtures that tests use together (an API served from the module's warehouse and the
+    warehouse itself) are one group, named after the module and the group's first fixture."""
+    shared = {}
     for item in items:
-        shared = sorted(
-            name
+        shared[item] = sorted(
+            f"{item.module.__name__}:{name}"
             for name, definitions in item._fixtureinfo.name2fixturedefs.items()
             if definitions[-1].scope == "module"
         )
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{shared[0]}"))
+    joined: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while joined.get(name, name) != name:
+            name = joined[name]
+        return name
+
+    for names in shared.values():
+        for name in names[1:]:
+            first, other = root(names[0]), root(name)
+            joined[max(first, other)] = min(first, other)
+    for item, names in shared.items():
+        if names:
+            item.add_marker(pytest.mark.xdist_group(root(names[0])))
 
 
 def pytest_collection_finish(session) -> None:
