@@ -51,7 +51,7 @@ pytest: install install-spark
 	# the README's Reliability table must be what the fault suite just recorded
 	$(BIN)/python scripts/reliability_table.py --check
 
-test-quick: install ## the inner loop (~2 min): ruff, parser, loader units, window parity, CLI errors, dbt unit tests
+test-quick: install ## the inner loop (~1 min): ruff, parser, loader units, window parity, CLI errors, dbt unit tests
 	$(BIN)/ruff check loaders tests bench scripts
 	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m quick
 
