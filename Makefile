@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SPARK_INSTALLED := $(VENV)/.installed-spark
 
-.PHONY: install install-spark browser demo demo-spark test test-quick lint pytest bench bench-serve bench-spark ci-state ci-slim docs db-up db-down clean
+.PHONY: install install-spark browser demo demo-spark test test-quick stress lint pytest bench bench-serve bench-spark ci-state ci-slim docs db-up db-down clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ pytest: install install-spark
 test-quick: install ## the inner loop (~1 min): ruff, parser, loader units, window parity, CLI errors, dbt unit tests
 	$(BIN)/ruff check loaders tests bench scripts
 	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m quick
+
+stress: install ## the loaders' concurrency and kill tests 10 times in a row beside a CPU hog per core (ROUNDS=10)
+	bash scripts/stress.sh $(or $(ROUNDS),10)
 
 bench: install ## benchmarks: loader vs COPY, windowed rebuilds, dbt overhead, SQLMesh and wetterdienst (~20 min)
 	$(BIN)/python bench/run.py

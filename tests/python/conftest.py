@@ -531,7 +531,11 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     if workeroutput is not None:  # an xdist worker: its records go to the controller
         workeroutput["faults"] = json.dumps(_faults_seen)
         return
-    if _faults_seen:
+    config = session.config
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS and not (
+        config.option.keyword or config.option.markexpr
+    )
+    if _faults_seen and whole_suite:  # a part of the suite (a module, -k, the stress rounds) leaves the record alone
         records = [
             {key: value for key, value in record.items() if key != "_place"}
             for record in sorted(_faults_seen, key=lambda record: record["_place"])

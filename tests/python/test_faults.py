@@ -516,10 +516,17 @@ def test_sigkill_as_an_archive_arrives(mirror, database, tmp_path, reference, re
 
 def commit_started_jobs(database: db.ConnectionSettings, pipelines: Path, table: str) -> int:
     """Commit the jobs of ``table`` a killed load had started, as PostgreSQL would have had the kill
-    come right after their COPY committed (before dlt noted them done); the rows committed."""
+    come right after their COPY committed (before dlt noted them done); the rows committed. The
+    load's state row likewise: stored, its job not noted done (the state table has a unique key:
+    the job run again must not fail the load, and every load after it)."""
     committed = 0
     conn = db.connect(database)
     with conn, conn.cursor() as cursor:
+        for job in pipelines.glob("*/load/normalized/*/*/_dlt_pipeline_state.*.insert_values"):
+            if job.parent.name == "completed_jobs":  # stored; dlt forgets it noted the job done
+                job.rename(job.parent.parent / "started_jobs" / job.name)
+            else:  # stored now, dlt has not noted it
+                cursor.execute(job.read_text().replace("{}", '"raw_dwd"."_dlt_pipeline_state"', 1))
         for job in sorted(pipelines.glob(f"*/load/normalized/*/started_jobs/{table}.*.csv")):
             with job.open() as rows:
                 columns = rows.readline().strip()  # dlt's header: the quoted column names

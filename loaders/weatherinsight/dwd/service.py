@@ -14,6 +14,7 @@ from pathlib import Path
 import dlt
 import requests
 from dlt.common.pipeline import LoadInfo
+from dlt.common.schema.typing import PIPELINE_STATE_TABLE_NAME
 
 from weatherinsight import db, lake
 from weatherinsight.dwd import dwd_hourly
@@ -160,6 +161,7 @@ def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
         log.info("finishing the interrupted load of %s first", pipeline.pipeline_name)
         pipeline.normalize()  # packages killed before their load keep the file formats they were extracted in
         resumed = started_tables(pipeline)
+        forget_state_rows_stored_again(pipeline)
         pipeline.load()
         drop_rows_stored_twice(pipeline, resumed)
     pipeline = pipeline.drop()
@@ -174,10 +176,33 @@ def started_tables(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
     started: dict[str, set[str]] = {}
     for load_id in pipeline.list_normalized_load_packages():
         jobs = pipeline.get_load_package_info(load_id).jobs.get("started_jobs", [])
-        tables = {job.job_file_info.table_name for job in jobs} - {"_dlt_pipeline_state"}
+        tables = {job.job_file_info.table_name for job in jobs} - {PIPELINE_STATE_TABLE_NAME}
         if tables:
             started[load_id] = tables
     return started
+
+
+def forget_state_rows_stored_again(pipeline: dlt.Pipeline) -> None:
+    """Remove the state row of each pending load whose state job dlt will run again (not noted
+    done): a kill between that job's commit and dlt noting it leaves the row stored, and the state
+    table's unique ``_dlt_id`` would fail the job run again -- and every load after it. The row run
+    again is the same one, from the same job file. Only on PostgreSQL (see drop_rows_stored_twice)."""
+    if pipeline.destination.destination_name != "postgres":
+        return
+    again = []
+    for load_id in pipeline.list_normalized_load_packages():
+        jobs = pipeline.get_load_package_info(load_id).jobs
+        if any(job.job_file_info.table_name == PIPELINE_STATE_TABLE_NAME
+               for state in ("new_jobs", "started_jobs") for job in jobs.get(state, [])):  # fmt: skip
+            again.append(load_id)
+    if not again:
+        return
+    with pipeline.sql_client() as client:
+        name = client.make_qualified_table_name(PIPELINE_STATE_TABLE_NAME)
+        if client.execute_sql("select to_regclass(%s)", name)[0][0] is None:
+            return
+        for load_id in again:
+            client.execute_sql(f"delete from {name} where _dlt_load_id = %s", load_id)
 
 
 def drop_rows_stored_twice(pipeline: dlt.Pipeline, started: dict[str, set[str]]) -> None:
