@@ -522,11 +522,18 @@ def commit_started_jobs(database: db.ConnectionSettings, pipelines: Path, table:
     committed = 0
     conn = db.connect(database)
     with conn, conn.cursor() as cursor:
-        for job in pipelines.glob("*/load/normalized/*/*/_dlt_pipeline_state.*.insert_values"):
-            if job.parent.name == "completed_jobs":  # stored; dlt forgets it noted the job done
-                job.rename(job.parent.parent / "started_jobs" / job.name)
-            else:  # stored now, dlt has not noted it
-                cursor.execute(job.read_text().replace("{}", '"raw_dwd"."_dlt_pipeline_state"', 1))
+        for package in pipelines.glob("*/load/normalized/*"):
+            for job in list(package.glob("*_jobs/_dlt_pipeline_state.*.insert_values")):
+                marker = package / ".pending_transitions" / job.name
+                if job.parent.name == "completed_jobs":  # stored; dlt forgets it noted the job done
+                    job.rename(package / "started_jobs" / job.name)
+                elif marker.exists():  # stored; dlt forgets its note that the job committed
+                    marker.unlink()
+                else:  # stored now (unless the kill came after its commit), dlt has not noted it
+                    cursor.execute("select count(*) from raw_dwd._dlt_pipeline_state where _dlt_load_id = %s",
+                                   (package.name,))  # fmt: skip
+                    if cursor.fetchone()[0] == 0:
+                        cursor.execute(job.read_text().replace("{}", '"raw_dwd"."_dlt_pipeline_state"', 1))
         for job in sorted(pipelines.glob(f"*/load/normalized/*/started_jobs/{table}.*.csv")):
             with job.open() as rows:
                 columns = rows.readline().strip()  # dlt's header: the quoted column names

@@ -15,6 +15,7 @@ import dlt
 import requests
 from dlt.common.pipeline import LoadInfo
 from dlt.common.schema.typing import PIPELINE_STATE_TABLE_NAME
+from dlt.common.storages.load_package import PackageStorage
 
 from weatherinsight import db, lake
 from weatherinsight.dwd import dwd_hourly
@@ -184,16 +185,21 @@ def started_tables(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
 
 def forget_state_rows_stored_again(pipeline: dlt.Pipeline) -> None:
     """Remove the state row of each pending load whose state job dlt will run again (not noted
-    done): a kill between that job's commit and dlt noting it leaves the row stored, and the state
-    table's unique ``_dlt_id`` would fail the job run again -- and every load after it. The row run
-    again is the same one, from the same job file. Only on PostgreSQL (see drop_rows_stored_twice)."""
+    done: no pending-transition marker either). A kill between that job's commit and dlt noting it
+    leaves the row stored, and the state table's unique ``_dlt_id`` would fail the job run again --
+    and every load after it. The row run again is the same one, from the same job file. Only on
+    PostgreSQL (see drop_rows_stored_twice)."""
     if pipeline.destination.destination_name != "postgres":
         return
     again = []
     for load_id in pipeline.list_normalized_load_packages():
-        jobs = pipeline.get_load_package_info(load_id).jobs
-        if any(job.job_file_info.table_name == PIPELINE_STATE_TABLE_NAME
-               for state in ("new_jobs", "started_jobs") for job in jobs.get(state, [])):  # fmt: skip
+        package = pipeline.get_load_package_info(load_id)
+        # dlt notes a committed job with a pending-transition marker before it moves the job: such a
+        # job is not run again
+        noted = Path(package.package_path) / PackageStorage.PENDING_TRANSITIONS_FOLDER
+        jobs = [job for state in ("new_jobs", "started_jobs") for job in package.jobs.get(state, [])]
+        states = [job for job in jobs if job.job_file_info.table_name == PIPELINE_STATE_TABLE_NAME]
+        if any(not (noted / Path(job.file_path).name).exists() for job in states):
             again.append(load_id)
     if not again:
         return
