@@ -554,8 +554,14 @@ def test_sigkill_during_the_copy_into_postgresql(mirror, database, tmp_path, ref
     with table_locked(database, "raw_dwd.wind"):
         killed_load(mirror, database, tmp_path, kill_when_waiting(database, 'copy "raw_dwd"."wind"'))
     if moment == "after":
+        # the started job's rows (Helgoland's, unless extraction split them over two files and the
+        # started one is the smaller: seen on a busy machine); the others are still new jobs
+        started = sum(
+            len(job.read_text().splitlines()) - 1
+            for job in (tmp_path / "pipelines").glob("*/load/normalized/*/started_jobs/wind.*.csv")
+        )
         helgoland = sum(count for key, count in reference.raw.items() if key[2] == 2115)  # what this load adds
-        assert commit_started_jobs(database, tmp_path / "pipelines", "wind") == helgoland
+        assert commit_started_jobs(database, tmp_path / "pipelines", "wind") == started <= helgoland
     assert_summary(load(mirror, database, tmp_path / "pipelines"))
     fault = {
         "before": "SIGKILL of the loader during its COPY (dlt's load step)",
