@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC
 
 import pytest
 
@@ -101,6 +102,7 @@ def test_a_worker_builds_each_window_with_its_vars(wind, tmp_path) -> None:
             in_raw = query(database, "select count(distinct observed_at) from raw_dwd.wind where observed_at >= %s"
                                      " and observed_at < %s", bounds)[0][0]  # fmt: skip
             assert rows == in_raw > 0, (start, end, rows, in_raw)
+            first, last = first.astimezone(UTC), last.astimezone(UTC)  # whatever the session's time zone (PGTZ)
             assert first.date().isoformat() >= start and last.date().isoformat() < end, (start, end, first, last)
         assert not query(database, "select 1 from information_schema.tables where table_schema = 'marts' "
                                    "and table_name = 'fct_hourly_wind'")  # fmt: skip

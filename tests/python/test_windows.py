@@ -8,6 +8,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -185,7 +186,7 @@ def test_window_outside_the_data_builds_nothing_and_says_so(with_newer: Warehous
 def test_plain_build_catches_a_late_delivery_for_an_old_quarter(with_older: Warehouse) -> None:
     warehouse = with_older
     hourly_before = {
-        row[0]: row[1:]
+        row[0].astimezone(UTC): row[1:]  # hours in UTC, whatever the session's time zone (PGTZ)
         for row in query(
             warehouse.database, "select observed_at, wind_speed_ms, quality_level from marts.fct_hourly_wind"
         )
@@ -198,7 +199,7 @@ def test_plain_build_catches_a_late_delivery_for_an_old_quarter(with_older: Ware
     warehouse.load(NEWER, "--start", "2021-07-01", "--end", "2021-10-01")
     warehouse.build()  # plain incremental run, no window vars
     hourly_after = {
-        row[0]: row[1:]
+        row[0].astimezone(UTC): row[1:]  # hours in UTC, whatever the session's time zone (PGTZ)
         for row in query(
             warehouse.database, "select observed_at, wind_speed_ms, quality_level from marts.fct_hourly_wind"
         )
