@@ -161,8 +161,8 @@ def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     if pipeline.has_pending_data:
         log.info("finishing the interrupted load of %s first", pipeline.pipeline_name)
         pipeline.normalize()  # packages killed before their load keep the file formats they were extracted in
-        resumed = started_tables(pipeline)
-        forget_state_rows_stored_again(pipeline)
+        resumed, state_again = interrupted_jobs(pipeline)
+        forget_state_rows_stored_again(pipeline, state_again)
         pipeline.load()
         drop_rows_stored_twice(pipeline, resumed)
     pipeline = pipeline.drop()
@@ -170,44 +170,42 @@ def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     return pipeline
 
 
-def started_tables(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
-    """Per pending load, the tables with a job under way when the load was interrupted: dlt runs
-    such a job again, and the destination may have committed it already (a kill between its commit
-    and dlt noting it)."""
+def interrupted_jobs(pipeline: dlt.Pipeline) -> tuple[dict[str, set[str]], list[str]]:
+    """What dlt runs again of the pending loads, read once: per load, the data tables with a job
+    under way when the load was interrupted (the destination may have committed it already: a kill
+    between its commit and dlt noting it), and the loads whose state job runs again (not noted done,
+    no pending-transition marker either: dlt notes a committed job with one before it moves it)."""
     started: dict[str, set[str]] = {}
-    for load_id in pipeline.list_normalized_load_packages():
-        jobs = pipeline.get_load_package_info(load_id).jobs.get("started_jobs", [])
-        tables = {job.job_file_info.table_name for job in jobs} - {PIPELINE_STATE_TABLE_NAME}
-        if tables:
-            started[load_id] = tables
-    return started
-
-
-def forget_state_rows_stored_again(pipeline: dlt.Pipeline) -> None:
-    """Remove the state row of each pending load whose state job dlt will run again (not noted
-    done: no pending-transition marker either). A kill between that job's commit and dlt noting it
-    leaves the row stored, and the state table's unique ``_dlt_id`` would fail the job run again --
-    and every load after it. The row run again is the same one, from the same job file. Only on
-    PostgreSQL (see drop_rows_stored_twice)."""
-    if pipeline.destination.destination_name != "postgres":
-        return
-    again = []
+    state_again: list[str] = []
     for load_id in pipeline.list_normalized_load_packages():
         package = pipeline.get_load_package_info(load_id)
-        # dlt notes a committed job with a pending-transition marker before it moves the job: such a
-        # job is not run again
+        tables = {job.job_file_info.table_name for job in package.jobs.get("started_jobs", [])}
+        if tables - {PIPELINE_STATE_TABLE_NAME}:
+            started[load_id] = tables - {PIPELINE_STATE_TABLE_NAME}
         noted = Path(package.package_path) / PackageStorage.PENDING_TRANSITIONS_FOLDER
-        jobs = [job for state in ("new_jobs", "started_jobs") for job in package.jobs.get(state, [])]
-        states = [job for job in jobs if job.job_file_info.table_name == PIPELINE_STATE_TABLE_NAME]
-        if any(not (noted / Path(job.file_path).name).exists() for job in states):
-            again.append(load_id)
-    if not again:
+        state_jobs = [
+            Path(job.file_path).name
+            for state in ("new_jobs", "started_jobs")
+            for job in package.jobs.get(state, [])
+            if job.job_file_info.table_name == PIPELINE_STATE_TABLE_NAME
+        ]
+        if any(not (noted / name).exists() for name in state_jobs):
+            state_again.append(load_id)
+    return started, state_again
+
+
+def forget_state_rows_stored_again(pipeline: dlt.Pipeline, loads: list[str]) -> None:
+    """Remove the state row of each of ``loads``, whose state job dlt runs again: a kill between
+    that job's commit and dlt noting it leaves the row stored, and the state table's unique
+    ``_dlt_id`` would fail the job run again -- and every load after it. The row run again is the
+    same one, from the same job file. Only on PostgreSQL (see drop_rows_stored_twice)."""
+    if not loads or pipeline.destination.destination_name != "postgres":
         return
     with pipeline.sql_client() as client:
         name = client.make_qualified_table_name(PIPELINE_STATE_TABLE_NAME)
         if client.execute_sql("select to_regclass(%s)", name)[0][0] is None:
             return
-        for load_id in again:
+        for load_id in loads:
             client.execute_sql(f"delete from {name} where _dlt_load_id = %s", load_id)
 
 
