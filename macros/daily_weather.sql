@@ -1,11 +1,10 @@
 {#- Body of fct_daily_weather: per station and UTC day, the aggregates of every hourly fact
     (`daily_aggregates` maps a fact model to (expression, name) pairs). A plain incremental build
     recomputes the station-days of the hourly changes it has not processed yet, from all their
-    hours (see macros/change_tracking.sql); a windowed build the window's days. -#}
+    hours (see macros/window_replace/change_tracking.sql); a windowed build the window's days. -#}
 {% macro daily_weather(daily_aggregates) -%}
 {%- set plan = change_plan() -%}
 {{ change_plan_marker(plan) }}
-{{ log_window() }}
 with
 
 {% for fact_model, aggregates in daily_aggregates.items() %}

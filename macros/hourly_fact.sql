@@ -3,13 +3,12 @@
     latest fetch). A full build ranks every delivery; a windowed build (start_date /
     end_date vars) the deliveries of the window's hours; a plain incremental build the deliveries,
     old and new, of the hours that deliveries not yet processed touched (see
-    macros/change_tracking.sql), so a late delivery with a lower quality level never overwrites a
+    macros/window_replace/change_tracking.sql), so a late delivery with a lower quality level never overwrites a
     better one and the winner never depends on load order. -#}
 {% macro hourly_fact(staging_model, measures, precedence=none, carried=['quality_level', 'release', 'source_file']) -%}
 {%- set plan = change_plan() -%}
 {%- set key = window_key() -%}
 {{ change_plan_marker(plan) }}
-{{ log_window() }}
 with
 
 candidates as (

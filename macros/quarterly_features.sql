@@ -21,12 +21,11 @@
     hours / hours in the UTC quarter) beside statistics of `measures` and any `extra` aggregates
     (a list of SQL expressions with aliases). Windowed builds rebuild the window widened to whole
     quarters; plain incremental builds rebuild the station-quarters of the hourly changes they have
-    not processed yet, from all their hours (see macros/change_tracking.sql). -#}
+    not processed yet, from all their hours (see macros/window_replace/change_tracking.sql). -#}
 {% macro quarterly_features(fact_model, main_measure, measures, extra=[]) -%}
 {%- set plan = change_plan() -%}
 {%- set key = window_key() -%}
 {{ change_plan_marker(plan) }}
-{{ log_window() }}
 with
 
 hours_in_scope as (

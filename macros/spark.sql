@@ -205,17 +205,6 @@
     {{ return(false) }}
 {%- endmacro %}
 
-{#- Hooks that are PostgreSQL's: the writer lock (Spark's writers are the one dbt process of a
-    local metastore; on a cluster, a scheduler's single job) and change records (Spark plans from
-    load ids instead). -#}
-{% macro spark__writer_lock() -%}
-    select 1
-{%- endmacro %}
-
-{% macro spark__record_changes() -%}
-    select 1
-{%- endmacro %}
-
 {% macro spark__utc_date(timestamp_column) -%}
     to_date({{ timestamp_column }})
 {%- endmacro %}

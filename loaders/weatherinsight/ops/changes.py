@@ -1,4 +1,4 @@
-"""The change-tracking tables dbt keeps in ``ops`` (see ``macros/change_tracking.sql``), as the
+"""The change-tracking tables dbt keeps in ``ops`` (see ``macros/window_replace/change_tracking.sql``), as the
 backfill and the reports use them.
 
 dbt writes ``ops.model_changes`` (what each build of a windowed model replaced) and

@@ -1,6 +1,6 @@
 """One writer per window: session-level advisory locks on (mart model, quarter) that a backfill holds
 while it builds and publishes a window, and the transaction-level writer locks dbt's models take
-(the `writer_lock` pre-hook), which a publish and a restore take too."""
+(the `window_replace` materialization), which a publish and a restore take too."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def writer_lock_name(schema: str, model: str) -> str:
 
 
 def writer_locks(cursor, models: Sequence[str]) -> None:
-    """The transaction-level locks dbt's models take before writing (the `writer_lock` pre-hook), so
+    """The transaction-level locks dbt's models take before writing (the `window_replace` materialization), so
     no plain dbt build interleaves with a publish or a restore."""
     for model in sorted(set(models)):
         cursor.execute("select pg_advisory_xact_lock(hashtext(%s))", (writer_lock_name(MARTS_SCHEMA, model),))

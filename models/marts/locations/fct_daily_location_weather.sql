@@ -6,7 +6,6 @@
 ) }}
 {%- set plan = change_plan() %}
 {{ change_plan_marker(plan) }}
-{{ log_window() }}
 with
 
 hours as (
