@@ -166,7 +166,8 @@ def incremental_results(target: Path) -> dict[str, str]:
     return {
         result["unique_id"]: result["adapter_response"].get("_message", "")
         for result in results
-        if manifest["nodes"].get(result["unique_id"], {}).get("config", {}).get("materialized") in ("incremental", "window_replace")
+        if manifest["nodes"].get(result["unique_id"], {}).get("config", {}).get("materialized")
+        in ("incremental", "window_replace")
     }
 
 

@@ -1,8 +1,9 @@
 """Backfill windows in Python: half-open ranges of UTC days, split into months, quarters or years,
 widened to whole quarters, and the SQL condition selecting a model's rows inside one.
 
-dbt reads the same rules from ``macros/window_replace/window_vars.sql`` and ``window_scope.sql``; ``tests/python/test_window_parity.py`` compiles
-the Jinja side for a grid of windows and grains and compares it with this module.
+dbt reads the same rules from ``macros/window_replace/`` (``window_vars.sql``, ``window_scope.sql``,
+``ranges.sql``); ``tests/python/test_window_parity.py`` compiles the Jinja side for a grid of windows
+and grains and compares it with this module.
 """
 
 from __future__ import annotations
