@@ -239,12 +239,14 @@ def parse_seconds(archives: list[Path]) -> tuple[int, float]:
 def run_loader(base_url: str, connection: db.ConnectionSettings, pipelines_dir: Path) -> dict:
     """The real loader, end to end, with dlt's step timings from the pipeline trace."""
     from weatherinsight.dwd.parser import TimeWindow
-    from weatherinsight.dwd.service import load_dwd, make_pipeline
+    from weatherinsight.dwd.service import load_dwd
+    from weatherinsight.dwd.settings import DATASET_NAME, PIPELINE_NAME
+    from weatherinsight.pipelines import make_pipeline
 
     started = time.perf_counter()
     result = load_dwd(base_url, [PRODUCT], None, TimeWindow(), connection, pipelines_dir=str(pipelines_dir))
     seconds = time.perf_counter() - started
-    trace = make_pipeline(connection, str(pipelines_dir)).last_trace
+    trace = make_pipeline(connection, PIPELINE_NAME, DATASET_NAME, pipelines_dir).last_trace
     steps = {
         step.step: (step.finished_at - step.started_at).total_seconds()
         for step in (trace.steps if trace else [])

@@ -11,7 +11,6 @@ URL, and its state is restored from the lake before every load.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import shutil
@@ -21,15 +20,11 @@ from contextlib import contextmanager
 from datetime import date
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from weatherinsight import db
 from weatherinsight.errors import RequestError
 from weatherinsight.ops.windows import Window, split
-
-if TYPE_CHECKING:
-    import dlt
 
 log = logging.getLogger(__name__)
 
@@ -92,23 +87,6 @@ def load_lock(url: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def pipeline_name(url: str, source: str) -> str:
-    """``<source>_lake_<hash of the URL>``: one pipeline (and local state) per lake."""
-    return f"{source}_lake_{hashlib.sha1(url.encode()).hexdigest()[:8]}"
-
-
-def make_pipeline(url: str, source: str, dataset: str, folder: str | Path | None = None) -> dlt.Pipeline:
-    """The lake's pipeline of ``source``: parquet files below ``url``/``dataset``."""
-    import dlt  # here, not at the top: `weatherinsight dbt` imports this module and does not need dlt
-
-    return dlt.pipeline(
-        pipeline_name=pipeline_name(url, source),
-        destination=dlt.destinations.filesystem(bucket_url=url),
-        dataset_name=dataset,
-        pipelines_dir=str(folder or db.pipelines_dir()),
-    )
 
 
 def check_spark() -> None:

@@ -571,7 +571,7 @@ def test_the_sources_yaml_declares_the_raw_tables_the_loader_writes() -> None:
     tables: its columns and types must be those the loader writes, or models would change shape."""
     import yaml
 
-    from weatherinsight.openmeteo.service import CHECKPOINTS_SCHEMA, QUARANTINE_SCHEMA, REQUESTS_SCHEMA, rows_table
+    from weatherinsight.openmeteo.schemas import CHECKPOINTS_SCHEMA, QUARANTINE_SCHEMA, REQUESTS_SCHEMA, rows_table
 
     types = {"string": "text", "int64": "bigint", "double": "double precision", "timestamp[us, tz=UTC]": "timestamptz"}
     written = {
@@ -597,7 +597,7 @@ def test_the_sources_yaml_declares_the_raw_tables_the_loader_writes() -> None:
 def test_batches_cover_what_is_missing_and_never_ask_for_fewer_variables_than_before() -> None:
     """The plan fetches only the days a variable lacks, in batches of --batch-days, and each batch asks
     for every variable loaded before as well: the latest fetch wins, so it must hold them all."""
-    from weatherinsight.openmeteo.service import plan_batches
+    from weatherinsight.openmeteo.plan import plan_batches
 
     hamburg = Location(2, "Hamburg-Fuhlsbüttel", 53.6332, 9.9881, "DE", ("weather",))
     defaults = tuple(WEATHER_DEFAULTS)

@@ -310,7 +310,8 @@ def load_openmeteo_command(
     """
     import logging
 
-    from weatherinsight.openmeteo.service import load_openmeteo, parse_apis
+    from weatherinsight.openmeteo.plan import parse_apis
+    from weatherinsight.openmeteo.service import load_openmeteo
 
     if log_level:
         logging.getLogger("weatherinsight").setLevel(log_level.upper())

@@ -6,9 +6,10 @@ import subprocess
 
 import click
 
-from weatherinsight import db
+from weatherinsight import db, pipelines
 from weatherinsight.cli.common import user_errors
-from weatherinsight.dwd.service import LOAD_LOCK, make_pipeline, pipeline_name
+from weatherinsight.dwd.service import LOAD_LOCK
+from weatherinsight.dwd.settings import DATASET_NAME, PIPELINE_NAME
 from weatherinsight.ops.dbt import venv_executable
 
 
@@ -26,16 +27,17 @@ def pipeline_command(dlt_args: tuple[str, ...]) -> None:
     """
     connection = db.resolve(start=True)
     db.apply_env(connection)
-    if not (db.pipelines_dir() / pipeline_name(connection)).is_dir():
+    name = pipelines.pipeline_name(connection, PIPELINE_NAME)
+    if not (db.pipelines_dir() / name).is_dir():
         # a fresh checkout (or a new warehouse): bring the warehouse's state here first
         with db.advisory_lock(connection, LOAD_LOCK):
-            make_pipeline(connection).sync_destination()
+            pipelines.make_pipeline(connection, PIPELINE_NAME, DATASET_NAME).sync_destination()
     command = [
         venv_executable("dlt"),
         "pipeline",
         "--pipelines-dir",
         str(db.pipelines_dir()),
-        pipeline_name(connection),
+        name,
         *(dlt_args or ("info",)),
     ]
     raise SystemExit(subprocess.run(command, cwd=db.project_root(), check=False).returncode)

@@ -14,10 +14,8 @@ from pathlib import Path
 import dlt
 import requests
 from dlt.common.pipeline import LoadInfo
-from dlt.common.schema.typing import PIPELINE_STATE_TABLE_NAME
-from dlt.common.storages.load_package import PackageStorage
 
-from weatherinsight import db, lake
+from weatherinsight import db, lake, pipelines
 from weatherinsight.dwd import dwd_hourly
 from weatherinsight.dwd.indexes import ensure_raw_indexes
 from weatherinsight.dwd.listing import SourceUnreachable, make_client
@@ -116,128 +114,16 @@ def make_window(start: date | None, end: date | None) -> TimeWindow:
     return load_window(start, end)
 
 
-def pipeline_name(connection: db.ConnectionSettings, source: str = PIPELINE_NAME) -> str:
-    """``dwd_hourly_<warehouse>`` (or ``<source>_<warehouse>``): one pipeline per warehouse (server and
-    database).
-
-    dlt keeps a local copy of each pipeline's state; naming the pipeline after the warehouse's own
-    id (see :func:`weatherinsight.db.warehouse_id`) means two servers, two databases of the same name,
-    or a database dropped and made again never read each other's local state.
-    """
-    return f"{source}_{db.warehouse_id(connection).replace('-', '')[:8]}"
-
-
-def make_pipeline(
-    connection: db.ConnectionSettings,
-    folder: str | Path | None = None,
-    source: str = PIPELINE_NAME,
-    dataset: str = DATASET_NAME,
-) -> dlt.Pipeline:
-    """This warehouse's pipeline of ``source`` (default DWD's), writing to its ``dataset``."""
-    return dlt.pipeline(
-        pipeline_name=pipeline_name(connection, source),
-        destination=dlt.destinations.postgres(credentials=connection.dlt_credentials),
-        dataset_name=dataset,
-        pipelines_dir=str(folder or db.pipelines_dir()),
-    )
-
-
 def inspect_command(
     connection: db.ConnectionSettings | None, folder: str | Path | None = None, lake_url: str | None = None
 ) -> str:
     """The dlt command that shows this warehouse's (or lake's) pipeline."""
-    name = lake.pipeline_name(lake_url, PIPELINE_NAME) if lake_url else pipeline_name(connection)
+    name = (
+        pipelines.lake_pipeline_name(lake_url, PIPELINE_NAME)
+        if lake_url
+        else pipelines.pipeline_name(connection, PIPELINE_NAME)
+    )
     return f"dlt pipeline --pipelines-dir {folder or db.pipelines_dir()} {name} info"
-
-
-def state_from_warehouse(pipeline: dlt.Pipeline) -> dlt.Pipeline:
-    """Make the warehouse's copy of the loader state the one this load plans with.
-
-    dlt restores state from the destination only when the destination's version is higher than the
-    local one, so a local copy written elsewhere could win. Packages of an interrupted load are
-    loaded first (their rows and state belong to this warehouse); then the local working folder is
-    dropped and the state restored from the warehouse.
-    """
-    if pipeline.has_pending_data:
-        log.info("finishing the interrupted load of %s first", pipeline.pipeline_name)
-        pipeline.normalize()  # packages killed before their load keep the file formats they were extracted in
-        resumed, state_again = interrupted_jobs(pipeline)
-        forget_state_rows_stored_again(pipeline, state_again)
-        pipeline.load()
-        drop_rows_stored_twice(pipeline, resumed)
-    pipeline = pipeline.drop()
-    pipeline.sync_destination()
-    return pipeline
-
-
-def interrupted_jobs(pipeline: dlt.Pipeline) -> tuple[dict[str, set[str]], list[str]]:
-    """What dlt runs again of the pending loads, read once: per load, the data tables with a job
-    under way when the load was interrupted (the destination may have committed it already: a kill
-    between its commit and dlt noting it), and the loads whose state job runs again (not noted done,
-    no pending-transition marker either: dlt notes a committed job with one before it moves it)."""
-    started: dict[str, set[str]] = {}
-    state_again: list[str] = []
-    for load_id in pipeline.list_normalized_load_packages():
-        package = pipeline.get_load_package_info(load_id)
-        tables = {job.job_file_info.table_name for job in package.jobs.get("started_jobs", [])}
-        if tables - {PIPELINE_STATE_TABLE_NAME}:
-            started[load_id] = tables - {PIPELINE_STATE_TABLE_NAME}
-        noted = Path(package.package_path) / PackageStorage.PENDING_TRANSITIONS_FOLDER
-        state_jobs = [
-            Path(job.file_path).name
-            for state in ("new_jobs", "started_jobs")
-            for job in package.jobs.get(state, [])
-            if job.job_file_info.table_name == PIPELINE_STATE_TABLE_NAME
-        ]
-        if any(not (noted / name).exists() for name in state_jobs):
-            state_again.append(load_id)
-    return started, state_again
-
-
-def forget_state_rows_stored_again(pipeline: dlt.Pipeline, loads: list[str]) -> None:
-    """Remove the state row of each of ``loads``, whose state job dlt runs again: a kill between
-    that job's commit and dlt noting it leaves the row stored, and the state table's unique
-    ``_dlt_id`` would fail the job run again -- and every load after it. The row run again is the
-    same one, from the same job file. Only on PostgreSQL (see drop_rows_stored_twice)."""
-    if not loads or pipeline.destination.destination_name != "postgres":
-        return
-    with pipeline.sql_client() as client:
-        name = client.make_qualified_table_name(PIPELINE_STATE_TABLE_NAME)
-        if client.execute_sql("select to_regclass(%s)", name)[0][0] is None:
-            return
-        for load_id in loads:
-            client.execute_sql(f"delete from {name} where _dlt_load_id = %s", load_id)
-
-
-def drop_rows_stored_twice(pipeline: dlt.Pipeline, started: dict[str, set[str]]) -> None:
-    """Remove the second copy of rows a job run again has stored twice (identical in every column,
-    load id included: within one load no two rows are alike, each carries its file and line or its
-    request). Only on PostgreSQL: a file destination rewrites the job's file under the same name."""
-    if not started or pipeline.destination.destination_name != "postgres":
-        return
-    with pipeline.sql_client() as client:
-        for load_id, tables in started.items():
-            for table in sorted(tables):
-                name = client.make_qualified_table_name(table)
-                removed = client.execute_sql(
-                    f"""
-                    with removed as (
-                        delete from {name} where ctid in (
-                            select ctid from (
-                                select ctid, row_number() over (partition by stored::text) as copy
-                                from {name} as stored where stored._dlt_load_id = %s
-                            ) as copies
-                            where copy > 1
-                        )
-                        returning 1
-                    )
-                    select count(*) from removed
-                    """,
-                    load_id,
-                )[0][0]
-                if removed:
-                    log.warning("load %s: %d row(s) of %s were stored twice by the resumed load; removed", load_id,
-                                removed, table)  # fmt: skip
 
 
 def known_files(pipeline: dlt.Pipeline) -> dict:
@@ -274,10 +160,10 @@ def load_dwd(
         # the pipeline's local folder is set up only under the lock: two loads making it at once
         # would each see the other's half-written folder
         if lake_url is not None:
-            pipeline = lake.make_pipeline(lake_url, PIPELINE_NAME, DATASET_NAME, pipelines_dir)
+            pipeline = pipelines.make_lake_pipeline(lake_url, PIPELINE_NAME, DATASET_NAME, pipelines_dir)
         else:
-            pipeline = make_pipeline(connection, pipelines_dir)
-        pipeline = state_from_warehouse(pipeline)
+            pipeline = pipelines.make_pipeline(connection, PIPELINE_NAME, DATASET_NAME, pipelines_dir)
+        pipeline = pipelines.state_from_warehouse(pipeline)
         known = known_files(pipeline)
         plan = plan_load(session, base_url, products, stations, window, known)
         unknown = sorted(stations - plan.stations_seen) if stations else []

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dlt
-
-from weatherinsight.db import project_root
+from weatherinsight import pipelines
 
 #: DWD's open-data root, unless ``[sources.dwd_hourly] base_url`` in dlt's config (or ``--base-url``)
 #: names a mirror laid out the same way.
@@ -93,14 +91,7 @@ def load_products(seeds: Path) -> dict[str, Product]:
         }
 
 
-def _seeds_folder() -> Path:
-    """The seeds of the checkout this package comes from (code and catalogue of one version), else
-    those of the project the command runs in."""
-    own = Path(__file__).resolve().parents[3] / "seeds"
-    return own if (own / "dwd_products.csv").is_file() else project_root() / "seeds"
-
-
-PRODUCTS: dict[str, Product] = load_products(_seeds_folder())
+PRODUCTS: dict[str, Product] = load_products(pipelines.seeds_folder())
 
 #: Accepted spellings: our names, DWD's folder names and DWD's file codes.
 PRODUCT_ALIASES: dict[str, str] = {
@@ -110,11 +101,9 @@ PRODUCT_ALIASES: dict[str, str] = {
 }
 
 
-def source_config(key: str, default: Any, source: str = PIPELINE_NAME) -> Any:
-    """``[sources.<source>] <key>`` from dlt's config (``.dlt/config.toml``, or the environment variable
-    ``SOURCES__DWD_HOURLY__<KEY>`` for the DWD source), read when asked, else ``default``."""
-    value = dlt.config.get(f"sources.{source}.{key}")
-    return default if value is None else type(default)(value)
+def source_config(key: str, default: Any) -> Any:
+    """``[sources.dwd_hourly] <key>`` from dlt's config (or ``SOURCES__DWD_HOURLY__<KEY>``), else ``default``."""
+    return pipelines.source_config(key, default, PIPELINE_NAME)
 
 
 def http_timeout() -> tuple[float, float]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from weatherinsight.dwd.settings import _seeds_folder
+from weatherinsight.pipelines import seeds_folder
 
 PIPELINE_NAME = "openmeteo_hourly"
 DATASET_NAME = "raw_openmeteo"
@@ -138,10 +138,6 @@ def load_locations(seeds: Path) -> dict[int, Location]:
                 location_id, row["location_name"], latitude, longitude, row["country_code"], apis
             )
     return locations
-
-
-def seeds_folder() -> Path:
-    return _seeds_folder()
 
 
 VARIABLES = load_variables(seeds_folder())

@@ -102,9 +102,10 @@ def _pending_packages(connection: db.ConnectionSettings, pipelines_dir: str | No
     """Pending dlt packages, and whether this checkout's copy of the loader state is the warehouse's."""
     import dlt
 
-    from weatherinsight.dwd.service import pipeline_name
+    from weatherinsight.dwd.settings import PIPELINE_NAME
+    from weatherinsight.pipelines import pipeline_name
 
-    name = pipeline_name(connection)
+    name = pipeline_name(connection, PIPELINE_NAME)
     folder = pipelines_dir or str(db.pipelines_dir())
     remote = _warehouse_state(connection, name)
     try:

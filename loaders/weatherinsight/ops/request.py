@@ -105,7 +105,7 @@ def parse_location_ids(locations: str | Sequence[int] | None) -> list[int] | Non
     """Location ids of seeds/locations.csv, checked."""
     if not locations:
         return None
-    from weatherinsight.openmeteo.service import OpenMeteoRequestError, configured_locations
+    from weatherinsight.openmeteo.plan import OpenMeteoRequestError, configured_locations
 
     try:
         known = configured_locations()

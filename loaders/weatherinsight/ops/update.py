@@ -272,7 +272,8 @@ def _update(
                 f" ({', '.join(result.stats.files_failed[:3])}); the next update retries them"
             )
     if scope.openmeteo_apis:
-        from weatherinsight.openmeteo.service import NotOpenMeteo, load_openmeteo
+        from weatherinsight.openmeteo.client import NotOpenMeteo
+        from weatherinsight.openmeteo.service import load_openmeteo
 
         end = (today or datetime.now(timezone.utc).date()) - timedelta(days=FINAL_AFTER_DAYS)
         start = end - timedelta(days=scope.openmeteo_days)
