@@ -208,6 +208,11 @@ def test_features_stations_runs_versions_coverage_and_health_answer_from_the_war
     assert {"/api/v1/features/{product}", "/api/v1/stations", "/api/v1/coverage", "/api/v1/runs", "/health"} <= set(
         paths
     )
+    # /docs shows every answer's shape: a named schema for each route's 200 and for its errors
+    for path, methods in paths.items():
+        responses = methods["get"]["responses"]
+        assert "$ref" in responses["200"]["content"]["application/json"]["schema"], path
+        assert responses["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorAnswer"), path
 
 
 BAD_REQUESTS = [
