@@ -20,10 +20,10 @@ from datetime import date
 from pathlib import Path
 
 from weatherinsight import db
-from weatherinsight.ops.catalogue import load_catalogue
+from weatherinsight.ops.backfill.catalogue import load_catalogue
+from weatherinsight.ops.backfill.request import Request
+from weatherinsight.ops.backfill.run import run_backfill
 from weatherinsight.ops.dbt import dbt_environment
-from weatherinsight.ops.request import Request
-from weatherinsight.ops.run import run_backfill
 
 PRODUCT = "air_temperature"
 HOURLY = "fct_hourly_air_temperature"
@@ -91,7 +91,7 @@ FOUR_QUARTERS = """
 import sys
 from datetime import date
 from pathlib import Path
-from weatherinsight.ops.dbt_session import DbtSession
+from weatherinsight.ops.dbt.session import DbtSession
 session = DbtSession(Path(sys.argv[1]))
 for quarter in range(4):
     start, end = date(2023, 1 + 3 * quarter, 1), date(2023 + quarter // 3, (4 + 3 * quarter - 1) % 12 + 1, 1)

@@ -53,7 +53,7 @@ from weatherinsight import db
 from weatherinsight.dwd.indexes import ensure_raw_indexes
 from weatherinsight.dwd.settings import PRODUCTS
 from weatherinsight.ops.dbt import dbt_environment
-from weatherinsight.ops.dbt_worker import DbtWorker
+from weatherinsight.ops.dbt.worker import DbtWorker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backfills  # noqa: E402 - bench/ is not a package

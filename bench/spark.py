@@ -30,8 +30,8 @@ from run import scratch_database, serve  # noqa: E402  (bench/ is not a package)
 from synth_mirror import generate  # noqa: E402
 
 from weatherinsight import db  # noqa: E402
-from weatherinsight.dwd.parser import parse_station_list  # noqa: E402
 from weatherinsight.dwd.settings import HOURLY_PATH, PRODUCTS  # noqa: E402
+from weatherinsight.dwd.stations import parse_station_list  # noqa: E402
 from weatherinsight.ops.dbt import dbt_environment, venv_executable  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

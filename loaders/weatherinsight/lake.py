@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from weatherinsight import db
 from weatherinsight.errors import RequestError
-from weatherinsight.ops.windows import Window, split
+from weatherinsight.windows import Window, split
 
 log = logging.getLogger(__name__)
 

@@ -131,7 +131,7 @@
 {%- endmacro %}
 
 {#- The advisory-lock key that serialises writers of one relation (also taken by `weatherinsight`'s
-    publish and restore: weatherinsight.ops.locks.writer_lock_name). -#}
+    publish and restore: weatherinsight.ops.backfill.locks.writer_lock_name). -#}
 {% macro writer_lock_key(relation) -%}
     hashtext('weatherinsight.writer:{{ relation.schema }}.{{ relation.identifier }}')
 {%- endmacro %}

@@ -73,7 +73,7 @@
 {%- endmacro %}
 
 {#- SQL condition: `time_column` in [bounds[0], bounds[1]) (UTC midnights for timestamptz) and the
-    stations (Python: `weatherinsight.ops.windows.range_predicate`; tests/python/test_window_parity.py). -#}
+    stations (Python: `weatherinsight.windows.range_predicate`; tests/python/test_window_parity.py). -#}
 {% macro window_condition(time_column, bounds, column_type='timestamptz', stations=none, station_column='station_id') -%}
     {%- if column_type == 'date' -%}
         {{ time_column }} >= cast('{{ bounds[0] }}' as date) and {{ time_column }} < cast('{{ bounds[1] }}' as date)

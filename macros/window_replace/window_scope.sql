@@ -20,7 +20,7 @@
 {%- endmacro %}
 
 {#- [start, end) widened to whole UTC quarters for grain `quarter`, unchanged for hour and day
-    (Python: `weatherinsight.ops.windows.Window.widened`; tests/python/test_window_parity.py). -#}
+    (Python: `weatherinsight.windows.Window.widened`; tests/python/test_window_parity.py). -#}
 {% macro widen_window(start, end, grain) -%}
     {%- if grain == 'quarter' -%}
         {%- set start = modules.datetime.date(start.year, ((start.month - 1) // 3) * 3 + 1, 1) -%}

@@ -35,8 +35,8 @@ from weatherinsight import db
 from weatherinsight.dwd.listing import make_client
 from weatherinsight.dwd.settings import HOURLY_PATH
 from weatherinsight.ops.dbt import keep_parse_state, warm_parse_env
-from weatherinsight.ops.dbt_session import RUNTIME_VARS
-from weatherinsight.ops.dbt_worker import DbtWorker
+from weatherinsight.ops.dbt.session import RUNTIME_VARS
+from weatherinsight.ops.dbt.worker import DbtWorker
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_MIRROR = REPO / "sample_data" / "dwd_mirror"

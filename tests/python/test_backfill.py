@@ -218,7 +218,7 @@ def dbt_workers_of(ops: Ops) -> list[int]:
             continue
         if parent == os.getpid():
             continue
-        if b"weatherinsight.ops.dbt_worker" in command and any(
+        if b"weatherinsight.ops.dbt.worker" in command and any(
             part.endswith(f"/{ops.database.database}".encode()) for part in command
         ):
             found.append(int(entry.name))

@@ -1,4 +1,4 @@
-"""Window builds on a manifest parsed once (`weatherinsight.ops.dbt_session`, the dbt worker of
+"""Window builds on a manifest parsed once (`weatherinsight.ops.dbt.session`, the dbt worker of
 backfills and `weatherinsight dbt build --vars`): the window vars reach compilation, the audit
 schema routing matches dbt's own `generate_schema_name`, and an edited project is parsed anew."""
 
@@ -12,8 +12,8 @@ import pytest
 
 from weatherinsight import db
 from weatherinsight.cli.dbt_command import window_invocation
-from weatherinsight.ops.dbt_session import RUNTIME_VARS, DbtSession, route_to_audit, vars_argument, windowed_marts
-from weatherinsight.ops.dbt_worker import DbtWorker
+from weatherinsight.ops.dbt.session import RUNTIME_VARS, DbtSession, route_to_audit, vars_argument, windowed_marts
+from weatherinsight.ops.dbt.worker import DbtWorker
 
 from conftest import REPO, cli_env, dbt_ok, load_ok, query, run_cli, run_dbt, table_checksum
 

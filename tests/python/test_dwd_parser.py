@@ -17,9 +17,9 @@ from weatherinsight.dwd.parser import (
     TimeWindow,
     parse_mez_periods,
     parse_product_file,
-    parse_station_list,
 )
 from weatherinsight.dwd.settings import HOURLY_PATH, PRODUCTS
+from weatherinsight.dwd.stations import parse_station_list
 
 from conftest import SAMPLE_MIRROR
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from weatherinsight import db, engines, lake
-from weatherinsight.ops.dbt_worker import DbtWorker
+from weatherinsight.ops.dbt.worker import DbtWorker
 
 from conftest import (
     cli_env,

@@ -16,8 +16,8 @@ from weatherinsight import db
 from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
 from weatherinsight.dwd.settings import PRODUCTS
 from weatherinsight.openmeteo.settings import APIS
-from weatherinsight.ops.locks import writer_lock_name
-from weatherinsight.ops.windows import Window, range_predicate
+from weatherinsight.ops.backfill.locks import writer_lock_name
+from weatherinsight.windows import Window, range_predicate
 
 from conftest import dbt_ok, query
 

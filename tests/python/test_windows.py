@@ -16,7 +16,7 @@ import pytest
 
 from weatherinsight import db
 from weatherinsight.dwd.settings import HOURLY_PATH
-from weatherinsight.ops.locks import writer_lock_name
+from weatherinsight.ops.backfill.locks import writer_lock_name
 
 from conftest import (
     DELIVERIES,

@@ -9,7 +9,7 @@ from psycopg2 import sql
 from weatherinsight import db
 from weatherinsight.dwd.settings import DATASET_NAME as DWD_DATASET
 from weatherinsight.openmeteo.settings import DATASET_NAME as OPENMETEO_DATASET
-from weatherinsight.ops.catalogue import MARTS_SCHEMA
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
 
 READER_ROLE = "weatherinsight_api"
 #: schemas the API reads: the published marts, the seeds, the ledger and its read models, and what

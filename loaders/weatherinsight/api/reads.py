@@ -16,7 +16,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from weatherinsight.ops.catalogue import MARTS_SCHEMA
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
 
 FEATURE_TABLE = re.compile(r"^quarterly_([a-z0-9_]+)_features$")
 LEDGER_SCHEMA = "ops"

@@ -12,14 +12,14 @@ from rich.table import Table
 from weatherinsight import db
 from weatherinsight.cli.common import ISO_DATE, base_url_option, console, report, user_errors
 from weatherinsight.dwd.service import SourceUnreachable, configured_base_url
-from weatherinsight.ops.errors import BackfillFailed
-from weatherinsight.ops.ledger import Ledger
-from weatherinsight.ops.locks import WindowBusy
-from weatherinsight.ops.plan import BackfillPlan, make_plan
-from weatherinsight.ops.request import MAX_PARALLEL, Request
-from weatherinsight.ops.restore import restore, resume_request
-from weatherinsight.ops.run import BackfillProgress, BatchOutcome, RunSummary, run_backfill
-from weatherinsight.ops.windows import GRAINS
+from weatherinsight.ops.backfill.errors import BackfillFailed
+from weatherinsight.ops.backfill.ledger import Ledger
+from weatherinsight.ops.backfill.locks import WindowBusy
+from weatherinsight.ops.backfill.plan import BackfillPlan, make_plan
+from weatherinsight.ops.backfill.request import MAX_PARALLEL, Request
+from weatherinsight.ops.backfill.restore import restore, resume_request
+from weatherinsight.ops.backfill.run import BackfillProgress, BatchOutcome, RunSummary, run_backfill
+from weatherinsight.windows import GRAINS
 
 
 def window_options(command: Callable) -> Callable:
@@ -119,7 +119,7 @@ def _print_request_budget(connection: db.ConnectionSettings, request: Request) -
     from weatherinsight.openmeteo.limiter import CallLimiter
     from weatherinsight.openmeteo.service import request_budget
     from weatherinsight.openmeteo.settings import DEFAULT_RATE_LIMIT
-    from weatherinsight.ops.sources import OPENMETEO_PRODUCTS
+    from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS
 
     apis = [OPENMETEO_PRODUCTS[product] for product in request.products if product in OPENMETEO_PRODUCTS]
     if not apis or not request.load:

@@ -1,7 +1,7 @@
 """``weatherinsight dbt``: run dbt in the project against the resolved database.
 
 A window build (``build``, ``run``, ``test`` or ``compile`` whose ``--vars`` set only window vars)
-runs in this process on a manifest parsed without vars (:mod:`weatherinsight.ops.dbt_session`),
+runs in this process on a manifest parsed without vars (:mod:`weatherinsight.ops.dbt.session`),
 so changing the window does not make dbt parse the whole project again; anything else runs the
 ``dbt`` command as it is."""
 
@@ -16,7 +16,7 @@ import yaml
 from weatherinsight import db, lake
 from weatherinsight.cli.common import user_errors
 from weatherinsight.ops.dbt import dbt_executable, parse_folder, warm_parse_env
-from weatherinsight.ops.dbt_session import RUNTIME_VARS, DbtSession
+from weatherinsight.ops.dbt.session import RUNTIME_VARS, DbtSession
 
 #: subcommands and options the in-process path knows; any other option runs dbt as a subprocess
 IN_PROCESS_COMMANDS = ("build", "run", "test", "compile")

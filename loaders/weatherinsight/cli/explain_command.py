@@ -1,4 +1,4 @@
-"""``weatherinsight explain``: the provenance of one quarterly mart row (:mod:`weatherinsight.ops.explain`)."""
+"""``weatherinsight explain``: the provenance of one quarterly mart row (:mod:`weatherinsight.ops.reports.explain`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def explain_command(mart: str, station: int, year: int, quarter: int, as_json: b
 
     Example: weatherinsight explain quarterly_temperature_features --station 44 --year 2021 --quarter 3
     """
-    from weatherinsight.ops.explain import ExplainError, explain
+    from weatherinsight.ops.reports.explain import ExplainError, explain
 
     connection = db.resolve(start=True)
     try:

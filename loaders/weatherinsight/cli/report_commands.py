@@ -12,8 +12,8 @@ from rich.table import Table
 from weatherinsight import db
 from weatherinsight.cli.common import ISO_DATE, report, user_errors
 from weatherinsight.dwd.service import parse_stations
-from weatherinsight.ops import doctor, status, validate
-from weatherinsight.ops.request import BackfillRequestError, parse_any_products, parse_location_ids
+from weatherinsight.ops.backfill.request import BackfillRequestError, parse_any_products, parse_location_ids
+from weatherinsight.ops.reports import doctor, status, validate
 
 
 def _scope(products: str, start: date | None, end: date | None, connection: db.ConnectionSettings):
@@ -126,7 +126,7 @@ def status_command(
     )
     _print_matrix(result)
     if html_path:
-        from weatherinsight.ops import monitor
+        from weatherinsight.ops.reports import monitor
 
         html_path.write_text(monitor.page(result, monitor.recent_runs(connection)), encoding="utf-8")
         report.print(f"wrote {html_path} (backfill runs as charts, and the coverage matrix)")
@@ -142,8 +142,8 @@ def _print_days(
 ) -> None:
     from datetime import timedelta
 
-    from weatherinsight.ops import gaps
-    from weatherinsight.ops.sources import OPENMETEO_PRODUCTS
+    from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS
+    from weatherinsight.ops.reports import gaps
 
     names = [name for name in parse_any_products(products) if name not in OPENMETEO_PRODUCTS]
     if start is None or end is None:

@@ -27,10 +27,10 @@ from weatherinsight.dwd.parser import (
     empty_table,
     parse_mez_periods,
     parse_product_file,
-    parse_station_list,
 )
 from weatherinsight.dwd.progress import LoadProgress, LoadStats
 from weatherinsight.dwd.settings import PRODUCTS
+from weatherinsight.dwd.stations import parse_station_list
 from weatherinsight.dwd.tasks import FileTask, record_loaded
 
 log = logging.getLogger(__name__)

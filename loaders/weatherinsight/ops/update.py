@@ -31,12 +31,12 @@ import requests
 from weatherinsight import db
 from weatherinsight.dwd.listing import SourceUnreachable
 from weatherinsight.dwd.service import configured_base_url, load_dwd, make_window, parse_products
-from weatherinsight.ops.catalogue import MARTS_SCHEMA, Catalogue, load_catalogue
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA, Catalogue, load_catalogue
+from weatherinsight.ops.backfill.ledger import Ledger
+from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS, product_source
 from weatherinsight.ops.dbt import run_dbt
-from weatherinsight.ops.ledger import Ledger
-from weatherinsight.ops.sources import OPENMETEO_PRODUCTS, product_source
-from weatherinsight.ops.status import data_range
-from weatherinsight.ops.validate import validate
+from weatherinsight.ops.reports.status import data_range
+from weatherinsight.ops.reports.validate import validate
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ async def coverage(
     start: Annotated[date, Query(description="First day (UTC).")],
     end: Annotated[date, Query(description="Day after the last (UTC).")],
 ) -> dict:
-    from weatherinsight.ops import status
-    from weatherinsight.ops.request import parse_any_products
+    from weatherinsight.ops.backfill.request import parse_any_products
+    from weatherinsight.ops.reports import status
 
     if end <= start:
         raise ApiError(422, "invalid end: not after start", parameter="end")

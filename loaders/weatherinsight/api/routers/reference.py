@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from weatherinsight.api.dependencies import MAX_LIMIT, Limit, Offset, WarehouseDep
 from weatherinsight.api.models import Page
-from weatherinsight.ops.catalogue import MARTS_SCHEMA
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
 
 router = APIRouter(prefix="/api/v1", tags=["reference"])
 

@@ -19,7 +19,7 @@ from psycopg2.extras import RealDictCursor
 
 from weatherinsight import db
 from weatherinsight.dwd.settings import DATASET_NAME as DWD_DATASET
-from weatherinsight.ops.catalogue import MARTS_SCHEMA, Catalogue, MartModel, load_catalogue
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA, Catalogue, MartModel, load_catalogue
 from weatherinsight.ops.dbt import backfill_target
 
 

@@ -8,8 +8,8 @@ from datetime import date
 
 from weatherinsight.dwd.service import LoadRequestError, parse_products, parse_stations
 from weatherinsight.errors import RequestError
-from weatherinsight.ops.sources import OPENMETEO_PRODUCTS
-from weatherinsight.ops.windows import GRAINS
+from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS
+from weatherinsight.windows import GRAINS
 
 MAX_PARALLEL = 4
 

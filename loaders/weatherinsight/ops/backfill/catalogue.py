@@ -15,10 +15,10 @@ from pathlib import Path
 from psycopg2 import sql
 
 from weatherinsight import db
+from weatherinsight.ops.backfill.errors import BackfillFailed
+from weatherinsight.ops.backfill.sources import Ids, ids_for
 from weatherinsight.ops.dbt import backfill_target, run_dbt
-from weatherinsight.ops.errors import BackfillFailed
-from weatherinsight.ops.sources import Ids, ids_for
-from weatherinsight.ops.windows import Window, range_predicate
+from weatherinsight.windows import Window, range_predicate
 
 MARTS_SCHEMA = "marts"
 

@@ -4,13 +4,13 @@ its tests pass.
 
 Per window (a batch: one time window, the products that need it):
 
-1. take the window's locks (:mod:`weatherinsight.ops.locks`): a second run on an overlapping window
+1. take the window's locks (:mod:`weatherinsight.ops.backfill.locks`): a second run on an overlapping window
    waits (``--wait``) or refuses, and never interleaves;
 2. stage the published rows of the window's quarters of every model involved in
-   ``audit_r<run>_b<batch>`` (:mod:`weatherinsight.ops.publish`);
+   ``audit_r<run>_b<batch>`` (:mod:`weatherinsight.ops.backfill.publish`);
 3. ``dbt build`` the products' hourly facts and their downstream marts there, with window vars and
-   every data test that guards the rows (:mod:`weatherinsight.ops.build`), in a dbt worker that
-   parsed the project once for the whole run (:mod:`weatherinsight.ops.dbt_worker`);
+   every data test that guards the rows (:mod:`weatherinsight.ops.backfill.build`), in a dbt worker that
+   parsed the project once for the whole run (:mod:`weatherinsight.ops.dbt.worker`);
 4. if every test passed: publish in one transaction (replaced rows kept in ``ops_backup``, ledger
    windows succeeded with row counts and checksums); else leave the marts untouched and mark the
    windows failed with the failing tests. Test results land in ``ops.data_quality_results``.
@@ -30,19 +30,19 @@ from psycopg2 import sql
 from weatherinsight import db
 from weatherinsight.dwd.service import load_dwd, make_window, parse_products
 from weatherinsight.openmeteo.service import load_openmeteo
-from weatherinsight.ops.build import build_window, ensure_relations
-from weatherinsight.ops.catalogue import Catalogue, load_catalogue
-from weatherinsight.ops.changes import forget_audit_changes
+from weatherinsight.ops.backfill.build import build_window, ensure_relations
+from weatherinsight.ops.backfill.catalogue import Catalogue, load_catalogue
+from weatherinsight.ops.backfill.changes import forget_audit_changes
+from weatherinsight.ops.backfill.errors import BackfillFailed
+from weatherinsight.ops.backfill.ledger import AUDIT_PREFIX, BUSY, INTERRUPTED, NOW, Ledger
+from weatherinsight.ops.backfill.locks import WindowBusy, WindowLocks, window_lock_keys
+from weatherinsight.ops.backfill.plan import BackfillPlan, WindowPlan, make_plan
+from weatherinsight.ops.backfill.publish import Published, checksum, publish_window, stage_audit_schema
+from weatherinsight.ops.backfill.request import Request
+from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS
 from weatherinsight.ops.dbt import DbtResult, backfill_target
-from weatherinsight.ops.dbt_worker import DbtWorkers
-from weatherinsight.ops.errors import BackfillFailed
-from weatherinsight.ops.ledger import AUDIT_PREFIX, BUSY, INTERRUPTED, NOW, Ledger
-from weatherinsight.ops.locks import WindowBusy, WindowLocks, window_lock_keys
-from weatherinsight.ops.plan import BackfillPlan, WindowPlan, make_plan
-from weatherinsight.ops.publish import Published, checksum, publish_window, stage_audit_schema
-from weatherinsight.ops.request import Request
-from weatherinsight.ops.sources import OPENMETEO_PRODUCTS
-from weatherinsight.ops.windows import Window
+from weatherinsight.ops.dbt.worker import DbtWorkers
+from weatherinsight.windows import Window
 
 #: how every statement dbt sends begins (dbt's default query comment): tells dbt's sessions apart
 DBT_QUERY_COMMENT = '/* {"app": "dbt"'

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from weatherinsight.ops.catalogue import MARTS_SCHEMA
-from weatherinsight.ops.windows import Window
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
+from weatherinsight.windows import Window
 
 
 class WindowBusy(RuntimeError):

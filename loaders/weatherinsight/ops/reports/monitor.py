@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from weatherinsight import db
-from weatherinsight.ops.ledger import Ledger
-from weatherinsight.ops.status import Coverage, coverage_section
+from weatherinsight.ops.backfill.ledger import Ledger
+from weatherinsight.ops.reports.status import Coverage, coverage_section
 
 #: runs shown at most (newest)
 RUN_LIMIT = 500

@@ -13,7 +13,7 @@ from psycopg2 import sql
 
 from weatherinsight import db
 from weatherinsight.dwd.settings import DATASET_NAME
-from weatherinsight.ops.ledger import Ledger
+from weatherinsight.ops.backfill.ledger import Ledger
 
 
 @dataclass

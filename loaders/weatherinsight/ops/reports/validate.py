@@ -11,12 +11,12 @@ from datetime import date
 from psycopg2 import sql
 
 from weatherinsight import db
-from weatherinsight.ops.catalogue import MARTS_SCHEMA
-from weatherinsight.ops.ledger import Ledger
-from weatherinsight.ops.sources import product_source
-from weatherinsight.ops.states import window_facts
-from weatherinsight.ops.status import Coverage, coverage, quarter_label, station_spans
-from weatherinsight.ops.windows import Window
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
+from weatherinsight.ops.backfill.ledger import Ledger
+from weatherinsight.ops.backfill.sources import product_source
+from weatherinsight.ops.backfill.states import window_facts
+from weatherinsight.ops.reports.status import Coverage, coverage, quarter_label, station_spans
+from weatherinsight.windows import Window
 
 
 @dataclass

@@ -56,7 +56,7 @@ class DbtWorker:
         env = {**dbt_environment(self.connection), **self.env}
         with (self.log_dir / "worker.out").open("ab") as errors:
             return subprocess.Popen(
-                [sys.executable, "-m", "weatherinsight.ops.dbt_worker", str(self.parse_dir)],
+                [sys.executable, "-m", "weatherinsight.ops.dbt.worker", str(self.parse_dir)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,
@@ -193,7 +193,7 @@ def _die_with_parent() -> None:
 
 def serve(parse_dir: Path) -> None:
     """The worker's loop: read a request, answer it, until stdin closes."""
-    from weatherinsight.ops.dbt_session import DbtSession
+    from weatherinsight.ops.dbt.session import DbtSession
 
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # whatever else is printed goes to worker.out, never into the answers

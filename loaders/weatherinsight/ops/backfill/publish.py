@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 from psycopg2 import sql
 
-from weatherinsight.ops.catalogue import MARTS_SCHEMA, MartModel
-from weatherinsight.ops.changes import adopt_audit_changes
-from weatherinsight.ops.ledger import BACKUP_SCHEMA
-from weatherinsight.ops.locks import writer_locks
-from weatherinsight.ops.sources import Ids, ids_for
-from weatherinsight.ops.windows import Window, range_predicate
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA, MartModel
+from weatherinsight.ops.backfill.changes import adopt_audit_changes
+from weatherinsight.ops.backfill.ledger import BACKUP_SCHEMA
+from weatherinsight.ops.backfill.locks import writer_locks
+from weatherinsight.ops.backfill.sources import Ids, ids_for
+from weatherinsight.windows import Window, range_predicate
 
 
 @dataclass

@@ -10,14 +10,14 @@ from datetime import date
 from psycopg2 import sql
 
 from weatherinsight import db
-from weatherinsight.ops.catalogue import MARTS_SCHEMA
-from weatherinsight.ops.changes import forget_processed
-from weatherinsight.ops.errors import BackfillFailed
-from weatherinsight.ops.ledger import BACKUP_SCHEMA, Ledger
-from weatherinsight.ops.locks import WindowLocks, window_lock_keys, writer_locks
-from weatherinsight.ops.publish import table_columns
-from weatherinsight.ops.request import BackfillRequestError, Request
-from weatherinsight.ops.windows import Window, range_predicate
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
+from weatherinsight.ops.backfill.changes import forget_processed
+from weatherinsight.ops.backfill.errors import BackfillFailed
+from weatherinsight.ops.backfill.ledger import BACKUP_SCHEMA, Ledger
+from weatherinsight.ops.backfill.locks import WindowLocks, window_lock_keys, writer_locks
+from weatherinsight.ops.backfill.publish import table_columns
+from weatherinsight.ops.backfill.request import BackfillRequestError, Request
+from weatherinsight.windows import Window, range_predicate
 
 
 class RestoreRefused(BackfillFailed):

@@ -1,5 +1,5 @@
 """``weatherinsight status``: the coverage matrix, product × quarter (× station), of window states
-(:mod:`weatherinsight.ops.states`), in the terminal or as a self-contained HTML page. Read only."""
+(:mod:`weatherinsight.ops.backfill.states`), in the terminal or as a self-contained HTML page. Read only."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from datetime import date
 from psycopg2 import sql
 
 from weatherinsight import db
-from weatherinsight.ops.catalogue import MARTS_SCHEMA, load_catalogue
-from weatherinsight.ops.ledger import Ledger
-from weatherinsight.ops.sources import product_source
-from weatherinsight.ops.states import diagnose, window_facts
-from weatherinsight.ops.windows import Window, split
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA, load_catalogue
+from weatherinsight.ops.backfill.ledger import Ledger
+from weatherinsight.ops.backfill.sources import product_source
+from weatherinsight.ops.backfill.states import diagnose, window_facts
+from weatherinsight.windows import Window, split
 
 STATES = ("complete", "partial", "stale", "missing", "failed", "empty", "none")
 GLYPHS = {

@@ -7,11 +7,11 @@ import statistics
 from dataclasses import dataclass
 
 from weatherinsight import db
-from weatherinsight.ops.catalogue import Catalogue, load_catalogue
-from weatherinsight.ops.ledger import Ledger
-from weatherinsight.ops.request import Request
-from weatherinsight.ops.states import diagnose, window_facts
-from weatherinsight.ops.windows import Window, split
+from weatherinsight.ops.backfill.catalogue import Catalogue, load_catalogue
+from weatherinsight.ops.backfill.ledger import Ledger
+from weatherinsight.ops.backfill.request import Request
+from weatherinsight.ops.backfill.states import diagnose, window_facts
+from weatherinsight.windows import Window, split
 
 #: seconds per window assumed before the ledger has any history
 DEFAULT_SECONDS_PER_WINDOW = 20.0

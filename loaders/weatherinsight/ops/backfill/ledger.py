@@ -23,7 +23,7 @@ from psycopg2 import sql
 from psycopg2.extras import Json, RealDictCursor
 
 from weatherinsight import db
-from weatherinsight.ops.changes import forget_audit_changes
+from weatherinsight.ops.backfill.changes import forget_audit_changes
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """dbt invocations and what they did. :func:`run_dbt` runs dbt as a subprocess (for one-off calls);
-window builds go through :mod:`weatherinsight.ops.dbt_worker`, which keeps the parsed project. Each
+window builds go through :mod:`weatherinsight.ops.dbt.worker`, which keeps the parsed project. Each
 call has its own target folder so parallel windows never share dbt's artifacts, its output kept in a
 log file."""
 

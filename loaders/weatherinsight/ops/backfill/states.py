@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from psycopg2 import sql
 
 from weatherinsight.db import relation_exists
-from weatherinsight.ops import changes
-from weatherinsight.ops.catalogue import MARTS_SCHEMA, MartModel
-from weatherinsight.ops.sources import product_source
-from weatherinsight.ops.windows import Window
+from weatherinsight.ops.backfill import changes
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA, MartModel
+from weatherinsight.ops.backfill.sources import product_source
+from weatherinsight.windows import Window
 
 
 @dataclass

@@ -19,7 +19,7 @@ from datetime import date
 
 from psycopg2 import sql
 
-from weatherinsight.ops.sources import product_source
+from weatherinsight.ops.backfill.sources import product_source
 
 SCHEMA = "ops"
 

@@ -15,7 +15,7 @@ from psycopg2 import sql
 
 from weatherinsight import db
 from weatherinsight.dwd.settings import DATASET_NAME as DWD_DATASET
-from weatherinsight.ops.catalogue import MARTS_SCHEMA
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
 
 
 @dataclass

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from weatherinsight import db
-from weatherinsight.ops.catalogue import MARTS_SCHEMA, Catalogue, MartModel
+from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA, Catalogue, MartModel
+from weatherinsight.ops.backfill.errors import BackfillFailed
+from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS, Ids, ids_for, product_source
 from weatherinsight.ops.dbt import DbtResult
-from weatherinsight.ops.dbt_worker import DbtWorker
-from weatherinsight.ops.errors import BackfillFailed
-from weatherinsight.ops.sources import OPENMETEO_PRODUCTS, Ids, ids_for, product_source
-from weatherinsight.ops.windows import Window
+from weatherinsight.ops.dbt.worker import DbtWorker
+from weatherinsight.windows import Window
 
 
 class PrepareFailed(BackfillFailed):
