@@ -48,7 +48,7 @@ lint: install
 WORKERS ?= 2
 pytest: install install-spark
 	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
-	# the README's Reliability table must be what the fault suite just recorded
+	# docs/reliability.md's table must be what the fault suite just recorded
 	$(BIN)/python scripts/reliability_table.py --check
 
 test-quick: install ## the inner loop (~1 min): ruff, parser, loader units, window parity, CLI errors, dbt unit tests

@@ -124,7 +124,7 @@ def _java_major(version_text: str) -> int | None:
 
 def refuse_spark_target(command: str) -> None:
     """Commands that keep their ledger, locks and audit schemas in PostgreSQL refuse a spark
-    ``DBT_TARGET`` with what to run instead (the README's Spark section says why)."""
+    ``DBT_TARGET`` with what to run instead (docs/spark.md says why)."""
     if os.environ.get("DBT_TARGET") == "spark":
         raise LakeError(
             f"{command} runs on PostgreSQL; on the spark target rebuild windows with "

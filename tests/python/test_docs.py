@@ -1,5 +1,6 @@
-"""Keep the docs honest: every command has help text with an example and appears in the README; the
-README's procedures run as written."""
+"""Keep the docs honest: every command has help text with an example and appears in the docs (the
+README and the topic pages under docs/); the CLI reference is what the commands print; the
+procedures of the pages run as written."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ def all_commands(group: click.Group, prefix: str = "weatherinsight") -> list[tup
 
 
 COMMANDS = all_commands(cli)
+#: the topic pages a newcomer is sent to from the README (the CLI reference is generated, not written)
+PAGES = sorted(path for path in (REPO / "docs").glob("*.md") if path.name != "cli.md")
+
+
+def docs_text() -> str:
+    """The README and every topic page, as one text."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in [REPO / "README.md", *PAGES])
 
 
 @pytest.mark.quick
@@ -41,8 +49,29 @@ def test_every_command_has_help_with_an_example(path: str, command: click.Comman
 
 @pytest.mark.quick
 @pytest.mark.parametrize("path", [path for path, command in COMMANDS if not isinstance(command, click.Group)])
-def test_every_command_is_in_the_readme(path: str) -> None:
-    assert path in (REPO / "README.md").read_text(encoding="utf-8")
+def test_every_command_is_in_the_docs(path: str) -> None:
+    assert path in docs_text()
+
+
+@pytest.mark.quick
+def test_the_readme_is_short_and_leads_to_every_page() -> None:
+    """A newcomer reads the README in five minutes: what it is, the two commands, the everyday
+    commands, and a link to each topic page and to the CLI reference."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    for page in [*PAGES, REPO / "docs" / "cli.md"]:
+        assert f"](docs/{page.name})" in readme, f"the README does not lead to docs/{page.name}"
+
+
+@pytest.mark.quick
+def test_the_cli_reference_is_what_the_commands_print() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "cli_reference.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.quick
@@ -68,13 +97,15 @@ def test_the_workflow_runs_what_make_runs() -> None:
     assert "make test" in (REPO / ".ci" / "run").read_text()
     phony = set(re.search(r"(?m)^\.PHONY: (.*)$", (REPO / "Makefile").read_text()).group(1).split())
     assert phony <= makefile_targets(), phony - makefile_targets()
-    readme_targets = set(re.findall(r"(?m)^make ([a-z][a-z0-9-]*)", (REPO / "README.md").read_text()))
+    readme_targets = set(re.findall(r"(?m)^make ([a-z][a-z0-9-]*)", docs_text()))
     assert readme_targets <= makefile_targets(), readme_targets - makefile_targets()
 
 
 def procedure_commands(heading: str) -> list[str]:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = readme.split(heading, 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    """The commands of the first bash block under ``heading`` (a line of the README or a page)."""
+    text = docs_text()
+    assert f"\n{heading}\n" in text, f"no section {heading!r} in the docs"
+    block = text.split(f"\n{heading}\n", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     commands = []
     for line in block.splitlines():
         command = line.split("  #", 1)[0].strip()
@@ -84,7 +115,7 @@ def procedure_commands(heading: str) -> list[str]:
 
 
 def run_as_written(commands: list[str], env: dict[str, str], cwd, dbt_worker=None, target=None) -> None:
-    """Run README commands one after another with the venv's executables; each must succeed. With
+    """Run documented commands one after another with the venv's executables; each must succeed. With
     ``dbt_worker``, `dbt …` lines run in that dbt worker (the same dbt and arguments, on the project
     parsed once, their artifacts in ``target``): the subject is what the procedure does, and the
     dbt CLI itself is tested elsewhere."""
