@@ -252,45 +252,9 @@ def _update(
     outcome: UpdateOutcome,
 ) -> None:
     if scope.dwd_products:
-        base_url = dwd_base_url or configured_base_url()
-        say(f"loading DWD {', '.join(scope.dwd_products)} from {base_url}")
-        try:
-            result = load_dwd(
-                base_url,
-                parse_products(",".join(scope.dwd_products)),
-                set(scope.dwd_stations) if scope.dwd_stations is not None else None,
-                make_window(None, None),
-                connection,
-            )
-        except SourceUnreachable as error:
-            raise UpdateError(f"DWD unreachable: {error}", EXIT_UNREACHABLE) from error
-        outcome.rows_by_source["dwd"] = result.rows_loaded
-        outcome.rows_loaded += result.rows_loaded
-        if result.stats.files_failed:
-            outcome.problems.append(
-                f"{len(result.stats.files_failed)} DWD file(s) could not be fetched"
-                f" ({', '.join(result.stats.files_failed[:3])}); the next update retries them"
-            )
+        _load_dwd(connection, scope, dwd_base_url, say, outcome)
     if scope.openmeteo_apis:
-        from weatherinsight.openmeteo.client import NotOpenMeteo
-        from weatherinsight.openmeteo.service import load_openmeteo
-
-        end = (today or datetime.now(timezone.utc).date()) - timedelta(days=FINAL_AFTER_DAYS)
-        start = end - timedelta(days=scope.openmeteo_days)
-        say(f"loading Open-Meteo {', '.join(scope.openmeteo_apis)} for {start} – {end} (final days)")
-        try:
-            result = load_openmeteo(
-                connection, list(scope.openmeteo_apis), None, start, end, base_url=openmeteo_base_url
-            )
-        except (NotOpenMeteo, requests.ConnectionError, requests.Timeout) as error:
-            raise UpdateError(f"Open-Meteo unreachable: {error}", EXIT_UNREACHABLE) from error
-        outcome.rows_by_source["openmeteo"] = result.rows
-        outcome.rows_loaded += result.rows
-        if result.failed:
-            names = ", ".join(f"{o.api} location {o.location.location_id}" for o in result.failed[:3])
-            if len(result.failed) == len(result.outcomes):
-                raise UpdateError(f"Open-Meteo unreachable: every location failed ({names})", EXIT_UNREACHABLE)
-            outcome.problems.append(f"{len(result.failed)} Open-Meteo location(s) failed ({names})")
+        _load_openmeteo(connection, scope, openmeteo_base_url, say, today, outcome)
     catalogue = load_catalogue(connection)
     reason = build_due(connection, catalogue, outcome.rows_loaded, fingerprint, last)
     if reason is None:
@@ -316,6 +280,63 @@ def _update(
         say(f"validating {', '.join(products)} {found[0]} – {found[1]}")
         checked = validate(connection, products, found[0], found[1] + timedelta(days=1))
         outcome.problems.extend(f"validate: {error}" for error in checked.errors[:20])
+
+
+def _load_dwd(
+    connection: db.ConnectionSettings,
+    scope: UpdateScope,
+    dwd_base_url: str | None,
+    say: Callable[[str], None],
+    outcome: UpdateOutcome,
+) -> None:
+    """Load what DWD has new for the scope's products and stations; a file that failed is a problem."""
+    base_url = dwd_base_url or configured_base_url()
+    say(f"loading DWD {', '.join(scope.dwd_products)} from {base_url}")
+    try:
+        result = load_dwd(
+            base_url,
+            parse_products(",".join(scope.dwd_products)),
+            set(scope.dwd_stations) if scope.dwd_stations is not None else None,
+            make_window(None, None),
+            connection,
+        )
+    except SourceUnreachable as error:
+        raise UpdateError(f"DWD unreachable: {error}", EXIT_UNREACHABLE) from error
+    outcome.rows_by_source["dwd"] = result.rows_loaded
+    outcome.rows_loaded += result.rows_loaded
+    if result.stats.files_failed:
+        outcome.problems.append(
+            f"{len(result.stats.files_failed)} DWD file(s) could not be fetched"
+            f" ({', '.join(result.stats.files_failed[:3])}); the next update retries them"
+        )
+
+
+def _load_openmeteo(
+    connection: db.ConnectionSettings,
+    scope: UpdateScope,
+    openmeteo_base_url: str | None,
+    say: Callable[[str], None],
+    today: date | None,
+    outcome: UpdateOutcome,
+) -> None:
+    """Load Open-Meteo's final days for the scope's APIs; every location failing means unreachable."""
+    from weatherinsight.openmeteo.client import NotOpenMeteo
+    from weatherinsight.openmeteo.service import load_openmeteo
+
+    end = (today or datetime.now(timezone.utc).date()) - timedelta(days=FINAL_AFTER_DAYS)
+    start = end - timedelta(days=scope.openmeteo_days)
+    say(f"loading Open-Meteo {', '.join(scope.openmeteo_apis)} for {start} – {end} (final days)")
+    try:
+        result = load_openmeteo(connection, list(scope.openmeteo_apis), None, start, end, base_url=openmeteo_base_url)
+    except (NotOpenMeteo, requests.ConnectionError, requests.Timeout) as error:
+        raise UpdateError(f"Open-Meteo unreachable: {error}", EXIT_UNREACHABLE) from error
+    outcome.rows_by_source["openmeteo"] = result.rows
+    outcome.rows_loaded += result.rows
+    if result.failed:
+        names = ", ".join(f"{o.api} location {o.location.location_id}" for o in result.failed[:3])
+        if len(result.failed) == len(result.outcomes):
+            raise UpdateError(f"Open-Meteo unreachable: every location failed ({names})", EXIT_UNREACHABLE)
+        outcome.problems.append(f"{len(result.failed)} Open-Meteo location(s) failed ({names})")
 
 
 def _loaded_products(connection: db.ConnectionSettings) -> set[str]:

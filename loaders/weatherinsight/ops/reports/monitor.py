@@ -97,33 +97,31 @@ def _hover(run: RunFigures) -> str:
 
 def charts(runs: list[RunFigures]) -> list[tuple[str, dict]]:
     """(chart id, plotly figure as a dict) for each chart of the runs view."""
-    started = [run.started_at.isoformat() for run in runs]
-    hover = [_hover(run) for run in runs]
-    colours = [STATUS_COLOURS.get(run.status, "#555") for run in runs]
-    marker = {"color": colours, "size": 9}
-    throughput = {
+    return [("throughput", _throughput(runs)), ("failures", _failures(runs)), ("duration", _duration(runs))]
+
+
+def _series(runs: list[RunFigures], name: str, values: list, **style) -> dict:
+    """One trace over the runs' start times, hovering each run's summary."""
+    return {
+        "name": name,
+        "x": [run.started_at.isoformat() for run in runs],
+        "y": values,
+        "text": [_hover(run) for run in runs],
+        "hoverinfo": "text+y",
+        **style,
+    }
+
+
+def _throughput(runs: list[RunFigures]) -> dict:
+    marker = {"color": [STATUS_COLOURS.get(run.status, "#555") for run in runs], "size": 9}
+    rows = [run.rows_per_second for run in runs]
+    windows = [run.windows_per_minute for run in runs]
+    return {
         "data": [
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": "rows/s",
-                "x": started,
-                "y": [run.rows_per_second for run in runs],
-                "text": hover,
-                "hoverinfo": "text+y",
-                "marker": marker,
-            },
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": "windows/min",
-                "x": started,
-                "y": [run.windows_per_minute for run in runs],
-                "yaxis": "y2",
-                "text": hover,
-                "hoverinfo": "text+y",
-                "line": {"dash": "dot"},
-            },
+            _series(runs, "rows/s", rows, type="scatter", mode="lines+markers", marker=marker),
+            _series(
+                runs, "windows/min", windows, type="scatter", mode="lines+markers", yaxis="y2", line={"dash": "dot"}
+            ),
         ],
         "layout": _layout(
             "Throughput per run",
@@ -131,34 +129,25 @@ def charts(runs: list[RunFigures]) -> list[tuple[str, dict]]:
             yaxis2={"title": {"text": "windows per minute"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
         ),
     }
-    failures = {
+
+
+def _failures(runs: list[RunFigures]) -> dict:
+    failed = [run.windows_failed for run in runs]
+    published = [run.windows_done - run.windows_failed for run in runs]
+    bar = {"type": "bar", "textposition": "none"}
+    return {
         "data": [
-            {
-                "type": "bar",
-                "name": "windows failed",
-                "x": started,
-                "y": [run.windows_failed for run in runs],
-                "text": hover,
-                "hoverinfo": "text+y",
-                "textposition": "none",
-                "marker": {"color": "#c62828"},
-            },
-            {
-                "type": "bar",
-                "name": "windows published",
-                "x": started,
-                "y": [run.windows_done - run.windows_failed for run in runs],
-                "text": hover,
-                "hoverinfo": "text+y",
-                "textposition": "none",
-                "marker": {"color": "#2e7d32"},
-            },
+            _series(runs, "windows failed", failed, **bar, marker={"color": "#c62828"}),
+            _series(runs, "windows published", published, **bar, marker={"color": "#2e7d32"}),
         ],
         "layout": _layout("Windows per run: published and failed", "windows", barmode="stack"),
     }
+
+
+def _duration(runs: list[RunFigures]) -> dict:
     estimated = [run for run in runs if run.estimated_seconds is not None and run.seconds is not None]
     highest = max([run.seconds for run in estimated] + [run.estimated_seconds for run in estimated] + [1.0])
-    duration = {
+    return {
         "data": [
             {
                 "type": "scatter",
@@ -186,7 +175,6 @@ def charts(runs: list[RunFigures]) -> list[tuple[str, dict]]:
             xaxis={"title": {"text": "plan estimated (s)"}, "rangemode": "tozero"},
         ),
     }
-    return [("throughput", throughput), ("failures", failures), ("duration", duration)]
 
 
 def page(coverage: Coverage, runs: list[RunFigures]) -> str:
