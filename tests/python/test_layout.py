@@ -105,3 +105,13 @@ def test_no_dbt_adapter_macro_is_overridden_for_the_whole_project() -> None:
             theirs.update(re.findall(r"{%-?\s*macro\s+(\w+)\(", path.read_text()))
     # the one dbt expects projects to write: schema names
     assert ours & theirs <= {"generate_schema_name"}
+
+
+def test_the_api_reads_through_one_module() -> None:
+    """Routes compose no SQL: every query of the API is in ``api/reads.py``."""
+    composing = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted((PACKAGE / "api").rglob("*.py"))
+        if re.search(r"^\s*(from psycopg import sql|from psycopg\.rows|await cursor\.execute)", path.read_text(), re.M)
+    ]
+    assert composing == ["api/reads.py"]

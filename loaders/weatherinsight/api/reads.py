@@ -142,6 +142,32 @@ class Warehouse:
             )
         return page(rows, total, limit, offset)
 
+    async def stations(self, limit: int, offset: int) -> dict:
+        """A page of the stations as they are now."""
+        return await self.listing(MARTS_SCHEMA, "dim_station", "station_id", [("is_current", True)], limit, offset)
+
+    async def locations(self, limit: int, offset: int) -> dict:
+        """A page of the Open-Meteo locations."""
+        return await self.listing(MARTS_SCHEMA, "dim_location", "location_id", [], limit, offset)
+
+    async def runs(self, status: str | None, limit: int, offset: int) -> dict:
+        """A page of the ledger's runs, newest first."""
+        where = [("status", status)] if status else []
+        return await self.listing(LEDGER_SCHEMA, "backfill_runs", "run_id", where, limit, offset, descending=True)
+
+    async def has_ledger(self, cursor) -> bool:
+        return await self.exists(cursor, LEDGER_SCHEMA, "backfill_runs")
+
+    async def has_dataset_versions(self, cursor) -> bool:
+        return await self.exists(cursor, LEDGER_SCHEMA, "dataset_versions")
+
+    async def dataset_versions(
+        self, cursor, where: Sequence[tuple[str, Any]], limit: int, offset: int
+    ) -> tuple[list[dict], int]:
+        """A page of the published dataset versions, by product, quarter and version."""
+        table = sql.Identifier(LEDGER_SCHEMA, "dataset_versions")
+        return await self.rows(cursor, table, where, ["product", "year", "quarter", "version"], limit, offset)
+
     async def run_with_windows(self, cursor, run_id: int) -> dict | None:
         """One backfill run of the ledger with its windows, or none."""
         await cursor.execute("select * from ops.backfill_runs where run_id = %s", (run_id,))

@@ -187,14 +187,6 @@ def build_due(
     return None
 
 
-def _last_good_fingerprint(ledger: Ledger) -> str | None:
-    rows = ledger._all(  # noqa: SLF001 - the ledger's own query helper
-        "select arguments->>'project_fingerprint' from ops.backfill_runs"
-        " where command = 'update' and status = 'succeeded' order by run_id desc limit 1"
-    )
-    return rows[0][0] if rows else None
-
-
 def run_update(
     connection: db.ConnectionSettings,
     scope: UpdateScope,
@@ -214,7 +206,7 @@ def run_update(
         ledger.ensure()
         ledger.reap()
         fingerprint = project_fingerprint()
-        last = _last_good_fingerprint(ledger)
+        last = ledger.last_update_fingerprint()
         run_id = ledger.start_run("update", {**scope.as_json(), "project_fingerprint": fingerprint})
         outcome = UpdateOutcome(run_id)
         try:

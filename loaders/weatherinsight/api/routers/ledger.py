@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from psycopg import sql
 
 from weatherinsight.api.dependencies import DEFAULT_LIMIT, Limit, Offset, Quarter, WarehouseDep, Year, ledger_product
 from weatherinsight.api.errors import ApiError
 from weatherinsight.api.models import Page, Run
-from weatherinsight.api.reads import LEDGER_SCHEMA, jsonable, page
+from weatherinsight.api.reads import jsonable, page
 
 router = APIRouter(prefix="/api/v1", tags=["ledger"])
 
@@ -19,14 +18,13 @@ Status = Annotated[str | None, Query(pattern="^(planned|running|succeeded|failed
 
 @router.get("/runs", summary="Backfill runs, newest first (the ledger)", response_model=Page)
 async def runs(store: WarehouseDep, status: Status = None, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> dict:
-    where = [("status", status)] if status else []
-    return await store.listing(LEDGER_SCHEMA, "backfill_runs", "run_id", where, limit, offset, descending=True)
+    return await store.runs(status, limit, offset)
 
 
 @router.get("/runs/{run_id}", summary="One backfill run with its windows", response_model=Run)
 async def run(store: WarehouseDep, run_id: int) -> dict:
     async with store.snapshot() as cursor:
-        if not await store.exists(cursor, LEDGER_SCHEMA, "backfill_runs"):
+        if not await store.has_ledger(cursor):
             raise ApiError(404, f"no run {run_id}: no backfill has run yet")
         found = await store.run_with_windows(cursor, run_id)
     if found is None:
@@ -45,18 +43,11 @@ async def dataset_versions(
     offset: Offset = 0,
 ) -> dict:
     async with store.snapshot() as cursor:
-        if not await store.exists(cursor, LEDGER_SCHEMA, "dataset_versions"):
+        if not await store.has_dataset_versions(cursor):
             raise ApiError(503, "ops.dataset_versions is not built yet (run: weatherinsight dbt build)")
         filters = (("product", ledger_product(product) if product else None), ("year", year), ("quarter", quarter))
         where = [(column, value) for column, value in filters if value is not None]
         if latest:
             where.append(("is_latest", True))
-        rows, total = await store.rows(
-            cursor,
-            sql.Identifier(LEDGER_SCHEMA, "dataset_versions"),
-            where,
-            ["product", "year", "quarter", "version"],
-            limit,
-            offset,
-        )
+        rows, total = await store.dataset_versions(cursor, where, limit, offset)
     return page(rows, total, limit, offset)

@@ -7,16 +7,15 @@ from fastapi import APIRouter
 
 from weatherinsight.api.dependencies import MAX_LIMIT, Limit, Offset, WarehouseDep
 from weatherinsight.api.models import Page
-from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
 
 router = APIRouter(prefix="/api/v1", tags=["reference"])
 
 
 @router.get("/stations", summary="DWD stations as they are now (dim_station)", response_model=Page)
 async def stations(store: WarehouseDep, limit: Limit = MAX_LIMIT, offset: Offset = 0) -> dict:
-    return await store.listing(MARTS_SCHEMA, "dim_station", "station_id", [("is_current", True)], limit, offset)
+    return await store.stations(limit, offset)
 
 
 @router.get("/locations", summary="Open-Meteo locations (dim_location)", response_model=Page)
 async def locations(store: WarehouseDep, limit: Limit = MAX_LIMIT, offset: Offset = 0) -> dict:
-    return await store.listing(MARTS_SCHEMA, "dim_location", "location_id", [], limit, offset)
+    return await store.locations(limit, offset)

@@ -205,6 +205,14 @@ class Ledger:
         rows = self._dicts("select * from ops.backfill_runs where run_id = %s", (run_id,))
         return rows[0] if rows else None
 
+    def last_update_fingerprint(self) -> str | None:
+        """The project fingerprint the last succeeded ``update`` built with (none before the first)."""
+        rows = self._all(
+            "select arguments->>'project_fingerprint' from ops.backfill_runs"
+            " where command = 'update' and status = 'succeeded' order by run_id desc limit 1"
+        )
+        return rows[0][0] if rows else None
+
     def latest_unfinished_run(self) -> dict | None:
         """The latest backfill run, if it failed or was interrupted (a later success supersedes it)."""
         rows = self._dicts("select * from ops.backfill_runs where command = 'run' order by run_id desc limit 1")
@@ -427,6 +435,21 @@ class Ledger:
 
 
 @contextmanager
+def latest_published_window(cursor, product: str, station: int, start: date, end: date) -> dict | None:
+    """The newest window a backfill published for ``product`` that covers ``station`` and meets
+    [``start``, ``end``), on the caller's cursor (a dict cursor, in its snapshot), or none."""
+    if not db.relation_exists(cursor, "ops", "backfill_windows"):
+        return None
+    cursor.execute(
+        "select run_id, window_id, window_start, window_end, finished_at, dbt_invocation_id"
+        " from ops.backfill_windows where layer = 'marts' and status = 'succeeded' and product = %s"
+        " and window_start < %s and window_end > %s and (stations is null or %s = any(stations))"
+        " order by finished_at desc limit 1",
+        (product, end, start, station),
+    )
+    return cursor.fetchone()
+
+
 def open_ledger(connection: db.ConnectionSettings, create: bool = True) -> Iterator[Ledger]:
     ledger = Ledger(connection)
     try:

@@ -20,6 +20,7 @@ from psycopg2.extras import RealDictCursor
 from weatherinsight import db
 from weatherinsight.dwd.settings import DATASET_NAME as DWD_DATASET
 from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA, Catalogue, MartModel, load_catalogue
+from weatherinsight.ops.backfill.ledger import latest_published_window
 from weatherinsight.ops.dbt import backfill_target
 
 
@@ -249,16 +250,7 @@ def _quarantined(cursor, product: str, station: int, start: datetime, end: datet
 
 def _published_by(cursor, mart: Mart, product: str, station: int, start: datetime, end: datetime) -> dict | None:
     """The latest publish of the row: a backfill window (ledger) or a dbt build (change tracking)."""
-    window = None
-    if db.relation_exists(cursor, "ops", "backfill_windows"):
-        cursor.execute(
-            "select run_id, window_id, window_start, window_end, finished_at, dbt_invocation_id"
-            " from ops.backfill_windows where layer = 'marts' and status = 'succeeded' and product = %s"
-            " and window_start < %s and window_end > %s and (stations is null or %s = any(stations))"
-            " order by finished_at desc limit 1",
-            (product, end.date(), start.date(), station),
-        )
-        window = cursor.fetchone()
+    window = latest_published_window(cursor, product, station, start.date(), end.date())
     change = None
     if db.relation_exists(cursor, "ops", "model_changes"):
         cursor.execute(
