@@ -434,7 +434,6 @@ class Ledger:
         ]
 
 
-@contextmanager
 def latest_published_window(cursor, product: str, station: int, start: date, end: date) -> dict | None:
     """The newest window a backfill published for ``product`` that covers ``station`` and meets
     [``start``, ``end``), on the caller's cursor (a dict cursor, in its snapshot), or none."""
@@ -450,6 +449,7 @@ def latest_published_window(cursor, product: str, station: int, start: date, end
     return cursor.fetchone()
 
 
+@contextmanager
 def open_ledger(connection: db.ConnectionSettings, create: bool = True) -> Iterator[Ledger]:
     ledger = Ledger(connection)
     try:
