@@ -55,19 +55,21 @@ def make_pipeline(
     connection: db.ConnectionSettings, source: str, dataset: str, folder: str | Path | None = None
 ) -> dlt.Pipeline:
     """This warehouse's pipeline of ``source``, writing to its ``dataset`` schema."""
-    return dlt.pipeline(
-        pipeline_name=pipeline_name(connection, source),
-        destination=dlt.destinations.postgres(credentials=connection.dlt_credentials),
-        dataset_name=dataset,
-        pipelines_dir=str(folder or db.pipelines_dir()),
-    )
+    destination = dlt.destinations.postgres(credentials=connection.dlt_credentials)
+    return _pipeline(pipeline_name(connection, source), destination, dataset, folder)
 
 
 def make_lake_pipeline(url: str, source: str, dataset: str, folder: str | Path | None = None) -> dlt.Pipeline:
     """The lake's pipeline of ``source``: parquet files below ``url``/``dataset``."""
+    destination = dlt.destinations.filesystem(bucket_url=url)
+    return _pipeline(lake_pipeline_name(url, source), destination, dataset, folder)
+
+
+def _pipeline(name: str, destination: Any, dataset: str, folder: str | Path | None) -> dlt.Pipeline:
+    """dlt's pipeline ``name`` with its working folder in the checkout's (or ``folder``)."""
     return dlt.pipeline(
-        pipeline_name=lake_pipeline_name(url, source),
-        destination=dlt.destinations.filesystem(bucket_url=url),
+        pipeline_name=name,
+        destination=destination,
         dataset_name=dataset,
         pipelines_dir=str(folder or db.pipelines_dir()),
     )

@@ -28,7 +28,8 @@
         {{ return({'mode': 'parse', 'grain': 'hour', 'ranges': [], 'absorbs': []}) }}
     {%- endif -%}
     {%- set grain = config.get('meta', {}).get('window', {}).get('grain', 'hour') -%}
-    {%- set mode = 'window' if window_active() else ('plain' if builds_incrementally() else 'full') -%}
+    {%- set incremental = builds_incrementally() -%}
+    {%- set mode = 'window' if window_active() else ('plain' if incremental else 'full') -%}
     {%- if mode == 'window' and window_excludes_model() -%}
         {{ return({'mode': 'skip', 'grain': grain, 'ranges': [], 'absorbs': []}) }}
     {%- endif -%}
@@ -55,7 +56,7 @@
     {%- if mode == 'window' -%}
         {%- do plan.update({'ranges': ranges}) -%}
     {%- endif -%}
-    {%- if plan.ranges and builds_incrementally() -%}
+    {%- if plan.ranges and incremental -%}
         {#- rewrite the table instead of deleting and inserting when the build replaces at least 30 %
             of its rows: about where writing the whole table and building its indexes once gets
             cheaper than deleting and inserting row by row with every index kept up to date -#}

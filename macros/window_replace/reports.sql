@@ -21,10 +21,8 @@
 {#- The rows a windowed model holds in the window (widened to its grain); 0 when the products var
     leaves it out. -#}
 {% macro window_rows(node) -%}
-    {%- set window = window_settings() -%}
     {%- set settings = (node.config.get('meta') or {}).get('window') or {} -%}
-    {%- set product = (node.config.get('meta') or {}).get('product') -%}
-    {%- if not settings or (window.products is not none and product is not none and product not in window.products) -%}
+    {%- if not settings or window_excludes_model(node.config) -%}
         {{ return(0) }}
     {%- endif -%}
     {%- set column_type = 'date' if settings.grain == 'day' else 'timestamptz' -%}

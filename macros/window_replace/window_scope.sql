@@ -35,9 +35,9 @@
 {%- endmacro %}
 
 {#- Whether the window's products var leaves this model out (its `meta.product` is not listed). -#}
-{% macro window_excludes_model() -%}
+{% macro window_excludes_model(node_config=none) -%}
     {%- set window = window_settings() -%}
-    {%- set product = config.get('meta', {}).get('product') -%}
+    {%- set product = ((node_config or config).get('meta') or {}).get('product') -%}
     {{ return(window.products is not none and product is not none and product not in window.products) }}
 {%- endmacro %}
 
