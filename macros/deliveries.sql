@@ -1,9 +1,11 @@
 {#- How overlapping DWD deliveries of one station-hour are ranked (first wins). Every criterion
     is a property of the delivery, and the last ones make the order total, so the winner never
-    depends on load order or on the plan. -#}
+    depends on the plan. A delivery settled as history (older than a version of its archive already
+    loaded) ranks below the newer versions of the same quality level and release. -#}
 {% macro delivery_precedence() -%}
     quality_level desc nulls last,
     release_rank desc,
+    is_history asc nulls first,
     file_created_at desc nulls last,
     file_last_modified desc nulls last,
     load_id desc,
@@ -60,7 +62,9 @@
         {{ load_id_number('source._dlt_load_id') }} as load_id,
 
         -- timestamps
-        deliveries.loaded_at
+        deliveries.loaded_at,
+        -- a stale copy stored as history ranks below the newer versions (weatherinsight.dwd.settle)
+        coalesce(deliveries.is_history, false) as is_history
 {%- endmacro %}
 
 

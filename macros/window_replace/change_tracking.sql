@@ -1,9 +1,10 @@
 {#- Change tracking: the record that tells a plain `dbt build` what to recompute, whatever mix of
     loads, windowed builds and plain builds came before. Every change an incremental model must
     react to is a row somewhere:
-    - raw: each archive a dlt load delivered is a row of `raw_dwd.deliveries` (station, first and
-      last hour), counted once its load is complete in `raw_dwd._dlt_loads`; its change id is the
-      dlt load id;
+    - raw: the hours a dlt load stored (DWD: runs of hours per archive in `raw_dwd.changed_ranges`,
+      written when the load is settled, so a re-delivered archive changes only its new and revised
+      hours; Open-Meteo: one row of `deliveries` per delivery, counted once its load is complete in
+      `_dlt_loads`); its change id is the dlt load id;
     - models: each build of a change-tracked model writes what it replaced to `ops.model_changes`
       (per station, a range of time; no station = every station; no bounds = everything), under
       one change id per build (record_changes.sql, in the build's transaction).
@@ -59,18 +60,19 @@
 
 {#- The version of the change-tracking objects: a new one makes the next run replace the functions. -#}
 {% macro change_tracking_version() -%}
-    {{ return('weatherinsight change tracking 2') }}
+    {{ return('weatherinsight change tracking 3') }}
 {%- endmacro %}
 
 {#- The raw sources whose loads are changes: each source that declares `meta.change_tracking`
-    (`deliveries`: its table with one row per delivery -- product, key, first and last hour, row
-    count, dlt load id; `key`: the column naming the station or location), with its schema. -#}
+    (`deliveries`: its table with one row per changed range -- product, key, first and last hour,
+    row count, dlt load id; `key`: the column naming the station or location; `loads`, optional: the
+    table whose load ids are the complete loads, else dlt's `_dlt_loads`), with its schema. -#}
 {% macro change_tracking_raw_sources() -%}
     {%- set found = {} -%}
     {%- for source_node in graph.sources.values() -%}
         {%- set settings = (source_node.source_meta or {}).get('change_tracking') -%}
         {%- if settings and source_node.schema not in found -%}
-            {%- do found.update({source_node.schema: {'schema': source_node.schema, 'deliveries': settings.deliveries, 'key': settings.key}}) -%}
+            {%- do found.update({source_node.schema: {'schema': source_node.schema, 'deliveries': settings.deliveries, 'key': settings.key, 'loads': settings.get('loads')}}) -%}
         {%- endif -%}
     {%- endfor -%}
     {{ return(found.values() | sort(attribute='schema')) }}

@@ -29,16 +29,21 @@
             {%- for raw in change_tracking_raw_sources() %}
             -- {{ raw.schema }}: one row of `{{ raw.deliveries }}` per delivery, keyed by {{ raw.key }}
             if to_regclass('{{ raw.schema }}.{{ raw.deliveries }}') is not null
-                and to_regclass('{{ raw.schema }}._dlt_loads') is not null then
+                and to_regclass('{{ raw.schema }}.{{ raw.loads or "_dlt_loads" }}') is not null then
                 return query
                 with
+                {%- if raw.loads %}
+                -- a load counts once its rows are settled: it has rows in `{{ raw.loads }}`
+                loads as (select distinct _dlt_load_id as load_id from {{ raw.schema }}.{{ raw.loads }}),
+                {%- else %}
+                loads as (select load_id from {{ raw.schema }}._dlt_loads where status = 0),
+                {%- endif %}
                 pending_loads as (
                     select loads.load_id, cast(loads.load_id as numeric) as load_number,
                         substr(inputs.relation, length('{{ raw.schema }}.') + 1) as product, inputs.relation
-                    from {{ raw.schema }}._dlt_loads as loads
+                    from loads
                     cross join unnest(input_relations) as inputs (relation)
-                    where loads.status = 0
-                        and inputs.relation like '{{ raw.schema }}.%'
+                    where inputs.relation like '{{ raw.schema }}.%'
                         and not exists (
                             select 1 from ops.processed_changes as processed
                             where processed.consumer = consumer_relation

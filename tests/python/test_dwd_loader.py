@@ -3,6 +3,7 @@ when a load runs, then these raw rows, this state, these quarantined files."""
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from datetime import date
 
@@ -12,6 +13,7 @@ from weatherinsight import db
 from weatherinsight.dwd.archives import delivery_id
 from weatherinsight.dwd.service import load_dwd, make_window, parse_products, parse_stations
 from weatherinsight.dwd.settings import HOURLY_PATH
+from weatherinsight.dwd.settle import settle
 from weatherinsight.dwd.upgrade import tables_to_upgrade
 
 from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query
@@ -155,22 +157,58 @@ def test_historical_archives_outside_the_window_are_not_downloaded(mirror, datab
     assert query(database, "select distinct release from raw_dwd.deliveries") == [("recent",)]
 
 
-def test_republished_file_is_loaded_again_and_both_deliveries_kept(mirror, database, pipelines_dir) -> None:
+def archive_hours(path) -> dict[str, tuple[str, ...]]:
+    """An archive's product file read independently of the loader: MESS_DATUM -> the other fields."""
+    with zipfile.ZipFile(path) as archive:
+        name = next(name for name in archive.namelist() if name.startswith("produkt_"))
+        lines = archive.read(name).decode("latin-1").splitlines()[1:]
+    fields = [[field.strip() for field in line.split(";")] for line in lines if line.strip()]
+    return {row[1]: tuple(float(value) for value in row[2:-1]) for row in fields}
+
+
+def test_republished_file_stores_only_what_changed(mirror, database, pipelines_dir) -> None:
     relative = "wind/recent/stundenwerte_FF_01975_akt.zip"
     current = SAMPLE_MIRROR / HOURLY_PATH / relative  # DWD's download of 2021-09-19
-    mirror.replace(relative, DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip")
+    earlier = DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip"
+    mirror.replace(relative, earlier)
     load(mirror, database, pipelines_dir)
     mirror.replace(relative, current)
     second = load(mirror, database, pipelines_dir)
     assert [task.path for task in second.plan.tasks] == [relative]
+    # DWD's two real downloads, compared here hour by hour: new hours and revised values or quality
+    # levels are stored, the rest is confirmed
+    before, after = archive_hours(earlier), archive_hours(current)
+    changed = {hour for hour, values in after.items() if before.get(hour) != values}
+    assert 0 < len(changed) < len(after) == 13200
+    assert second.settled.stored == {"wind": len(changed)}
+    assert second.settled.confirmed == {"wind": len(after) - len(changed)}
     assert query(
         database,
-        "select (file_created_at at time zone 'UTC')::date, count(*)"
-        " from raw_dwd.wind join raw_dwd.deliveries using (delivery_id) group by 1 order by 1",
+        "select (file_created_at at time zone 'UTC')::date, row_count, rows_stored, count(raw.*)"
+        " from raw_dwd.deliveries left join raw_dwd.wind as raw using (delivery_id) group by 1, 2, 3 order by 1",
     ) == [
-        (date(2021, 8, 27), 13200),
-        (date(2021, 9, 19), 13200),
+        (date(2021, 8, 27), 13200, 13200, 13200),
+        (date(2021, 9, 19), 13200, len(changed), len(changed)),
     ]
+    stored = query(
+        database,
+        "select to_char(observed_at at time zone 'UTC', 'YYYYMMDDHH24') from raw_dwd.wind"
+        " join raw_dwd.deliveries using (delivery_id) where file_created_at::date = '2021-09-19'",
+    )
+    assert {hour for (hour,) in stored} == changed
+    # the runs of hours add up to the delivery, and the changed runs are exactly the stored hours
+    assert query(
+        database,
+        "select (select sum(row_count) from raw_dwd.changed_ranges where delivery_id = d.delivery_id),"
+        " (select sum(row_count) from raw_dwd.confirmed_ranges where delivery_id = d.delivery_id)"
+        " from raw_dwd.deliveries as d where rows_stored < row_count",
+    ) == [(len(changed), len(after) - len(changed))]
+    # the same version delivered again (loader state lost) stores nothing
+    execute(database, "delete from raw_dwd._dlt_pipeline_state")
+    shutil.rmtree(pipelines_dir)
+    third = load(mirror, database, pipelines_dir)
+    assert third.settled.stored == {"wind": 0} and third.settled.confirmed == {"wind": 13200}
+    assert raw_count(database, "wind") == 13200 + len(changed)
 
 
 def test_truncated_zip_is_quarantined_and_other_stations_carry_on(mirror, database, pipelines_dir) -> None:
@@ -267,6 +305,9 @@ def test_the_source_runs_on_its_own_from_dlt_config_and_state(mirror, database, 
         pipelines_dir=pipelines_dir,
     )
     pipeline.run(dwd_hourly(products=["wind"], stations=[1975]), loader_file_format="csv")
+    # the rows wait in incoming_wind until settled (weatherinsight load dwd settles after its run)
+    assert (raw_count(database, "incoming_wind"), raw_count(database, "wind")) == (13200, 0)
+    assert settle(database).stored == {"wind": 13200}
     assert raw_count(database, "wind") == 13200
     downloads = len(mirror.downloads())
     pipeline.run(dwd_hourly(products=["wind"], stations=[1975]), loader_file_format="csv")

@@ -14,6 +14,7 @@ server's listings and its own state::
 
     pipeline = dlt.pipeline("dwd", destination="postgres", dataset_name="raw_dwd")
     pipeline.run(dwd_hourly(products=["wind"], stations=[1975]), loader_file_format="csv")
+    settle(connection)  # weatherinsight.dwd.settle: store what changed from incoming_wind
 
 ``weatherinsight load dwd`` (:mod:`weatherinsight.dwd.service`) plans first from the same state,
 to show the plan, check the stations and draw a progress bar, and hands the plan in.
@@ -40,6 +41,7 @@ from weatherinsight.dwd.listing import make_client
 from weatherinsight.dwd.plan import LoadPlan, load_window, plan_load
 from weatherinsight.dwd.progress import LoadProgress, LoadStats
 from weatherinsight.dwd.settings import PIPELINE_NAME, PRODUCTS, resolve_product
+from weatherinsight.dwd.settle import incoming_table
 from weatherinsight.dwd.tasks import FileTask
 
 __all__ = ["dwd_hourly", "FileTask", "LoadPlan", "LoadProgress", "LoadStats"]
@@ -57,6 +59,7 @@ def dwd_hourly(
     stats: LoadStats | None = None,
     progress: LoadProgress | None = None,
     file_format: str = "csv",
+    staged: bool = True,
 ) -> list[DltResource]:
     """DWD hourly observations of ``products`` (default: all) at ``stations`` (default: all), the
     hours [``start``, ``end``) (default: all time), from ``base_url`` (DWD's server or a mirror).
@@ -66,7 +69,10 @@ def dwd_hourly(
     (``write_disposition="append"``): every delivery is kept and deduplicated downstream by dbt; the
     loader state, not a cursor column, decides what is fetched again. ``file_format`` is that of the
     product rows' load files: ``csv`` for PostgreSQL, ``parquet`` for a lake (dlt's filesystem
-    destination; run the pipeline with ``loader_file_format="parquet"`` then).
+    destination; run the pipeline with ``loader_file_format="parquet"`` then). ``staged`` (the
+    warehouse's way) loads product rows into ``incoming_<product>``, from which
+    :func:`weatherinsight.dwd.settle.settle` stores what changed; a lake keeps every delivery
+    (``staged=False``).
     """
     session = session or make_client()
     if plan is None:
@@ -83,7 +89,9 @@ def dwd_hourly(
     resources = [dlt.resource(empty_tables(), name="raw_tables", write_disposition="append")]
     for name, tasks in by_resource.items():
         rows = _task_rows(tasks, session, stats, progress, file_format)
-        resources.append(dlt.resource(rows, name=name, write_disposition="append"))
+        # a resource's rows go to the table of its name (rows marked for another table aside)
+        table = incoming_table(name) if staged and name in PRODUCTS else name
+        resources.append(dlt.resource(rows, name=table, write_disposition="append"))
     return resources
 
 

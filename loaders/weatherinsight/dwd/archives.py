@@ -151,6 +151,9 @@ class Delivery:
             ("last_observed_at", pa.timestamp("us", tz="UTC")),
             ("row_count", pa.int64()),
             ("loaded_at", pa.timestamp("us", tz="UTC")),
+            # filled when the rows are settled (weatherinsight.dwd.settle)
+            ("rows_stored", pa.int64()),
+            ("is_history", pa.bool_()),
         ]
     )
 
@@ -183,6 +186,8 @@ class Delivery:
             "last_observed_at": self.last,
             "row_count": self.rows,
             "loaded_at": self.loaded_at,
+            "rows_stored": None,
+            "is_history": None,
         }
         return pa.Table.from_pylist([row] if self.rows else [], schema=self.SCHEMA)
 

@@ -31,6 +31,7 @@ from weatherinsight.dwd.settings import (
     resolve_product,
     source_config,
 )
+from weatherinsight.dwd.settle import SettleStats, settle
 from weatherinsight.dwd.tasks import FileTask
 from weatherinsight.dwd.upgrade import tables_missing_columns, tables_to_upgrade, upgrade_raw_tables
 from weatherinsight.errors import RequestError
@@ -68,6 +69,7 @@ class LoadResult:
     seconds: float = 0.0
     load_info: LoadInfo | None = None
     dry_run: bool = False
+    settled: SettleStats = field(default_factory=SettleStats)
 
     @property
     def rows_loaded(self) -> int:
@@ -164,6 +166,9 @@ def load_dwd(
         else:
             pipeline = pipelines.make_pipeline(connection, PIPELINE_NAME, DATASET_NAME, pipelines_dir)
         pipeline = pipelines.state_from_warehouse(pipeline)
+        if lake_url is None and not dry_run:
+            # a load whose dlt run completed but whose settling was cut off is settled first
+            settle(connection)
         known = known_files(pipeline)
         plan = plan_load(session, base_url, products, stations, window, known)
         unknown = sorted(stations - plan.stations_seen) if stations else []
@@ -183,10 +188,17 @@ def load_dwd(
         progress = progress_factory(plan) if progress_factory else LoadProgress()
         file_format = "csv" if lake_url is None else "parquet"
         source = dwd_hourly(
-            base_url, plan=plan, session=session, stats=result.stats, progress=progress, file_format=file_format
+            base_url,
+            plan=plan,
+            session=session,
+            stats=result.stats,
+            progress=progress,
+            file_format=file_format,
+            staged=lake_url is None,
         )
         result.load_info = pipeline.run(source, loader_file_format=file_format)
         if lake_url is None:
+            result.settled = settle(connection)
             if old_layout:
                 upgrade_raw_tables(connection, old_layout)
             ensure_raw_indexes(connection, analyze=[*result.stats.rows_by_table, *old_layout])

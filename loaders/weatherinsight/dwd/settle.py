@@ -1,0 +1,348 @@
+"""A load's rows settled into the raw tables: only what changed is stored.
+
+DWD regenerates every ``recent`` archive every day: the new version repeats ~500 days the warehouse
+already holds and adds a day. dlt loads each archive's rows into ``raw_dwd.incoming_<product>``
+(no indexes); settling then compares them, in the database where the earlier rows already are,
+with the row the archive's previous version holds for the same station and hour (same values, same
+quality level) and stores in ``raw_dwd.<product>`` only the rows that differ: new hours, revised
+values, revised quality levels. An archive is a product's release for one station (a historical
+archive re-released under a new name is the next version of the same archive). Per delivery it
+records runs of consecutive hours: ``changed_ranges`` (stored: what dbt must recompute; change
+tracking reads it) and ``confirmed_ranges`` (delivered again unchanged: ``explain`` counts them), and
+on its ``deliveries`` row ``rows_stored`` and ``is_history``.
+
+A delivery older than one already settled for the same archive (a mirror serving a stale copy) is
+stored whole as history (``is_history``): precedence ranks it below the newer versions at the same
+quality level, so it never overrides them. Raw therefore grows with the distinct versions of an
+hour, not with the deliveries, and every past version stays reconstructable: what delivery ``d``
+held for an hour it confirmed is the archive's latest stored row before it.
+
+Settling runs per load, in load order, one transaction each, under the load lock: after every dlt
+run, and before the next one plans (a load whose dlt run completed but whose settling was cut off is
+settled then; until it is, dbt sees none of its rows, as none of its changes). The upgrade of a
+warehouse that stored every delivery whole (:func:`drop_stored_duplicates`) applies the same rule
+to the rows it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from psycopg2 import sql
+
+from weatherinsight import db
+from weatherinsight.dwd.parser import empty_table
+from weatherinsight.dwd.settings import DATASET_NAME, PRODUCTS
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = "deliveries"
+CHANGED = "changed_ranges"
+CONFIRMED = "confirmed_ranges"
+#: columns of a raw row that are its identity or its place, not its observation
+NOT_COMPARED = {"station_id", "observed_at", "source_row_number", "delivery_id", "_dlt_load_id"}
+
+
+def incoming_table(product: str) -> str:
+    """The table dlt loads ``product``'s rows into before they are settled."""
+    return f"incoming_{product}"
+
+
+def compared_columns(product: str) -> list[str]:
+    """The columns whose equality makes a delivered row the same observation: quality level and measures."""
+    return [name for name in empty_table(PRODUCTS[product]).schema.names if name not in NOT_COMPARED]
+
+
+def stored_columns(product: str) -> list[str]:
+    return [*empty_table(PRODUCTS[product]).schema.names, "delivery_id", "_dlt_load_id"]
+
+
+@dataclass
+class SettleStats:
+    """What settling stored and what it found delivered again unchanged, per product."""
+
+    stored: dict[str, int] = field(default_factory=dict)
+    confirmed: dict[str, int] = field(default_factory=dict)
+    loads: int = 0
+
+    def add(self, product: str, stored: int, confirmed: int) -> None:
+        self.stored[product] = self.stored.get(product, 0) + stored
+        self.confirmed[product] = self.confirmed.get(product, 0) + confirmed
+
+
+RANGES_DDL = """
+create table if not exists {table} (
+    delivery_id bigint not null,
+    product text not null,
+    station_id integer not null,
+    first_observed_at timestamptz not null,
+    last_observed_at timestamptz not null,
+    row_count bigint not null,
+    _dlt_load_id text not null
+);
+create index if not exists {load_index} on {table} (_dlt_load_id, product);
+create index if not exists {station_index} on {table} (product, station_id, first_observed_at)
+"""
+
+
+def ensure_tables(cursor, schema: str = DATASET_NAME) -> None:
+    """The two range tables and the two columns settling fills on ``deliveries``."""
+    for table in (CHANGED, CONFIRMED):
+        cursor.execute(
+            sql.SQL(RANGES_DDL).format(
+                table=sql.Identifier(schema, table),
+                load_index=sql.Identifier(f"{table}__load_id"),
+                station_index=sql.Identifier(f"{table}__station"),
+            )
+        )
+    deliveries = sql.Identifier(schema, DELIVERIES)
+    cursor.execute(sql.SQL("alter table {} add column if not exists rows_stored bigint").format(deliveries))
+    cursor.execute(sql.SQL("alter table {} add column if not exists is_history boolean").format(deliveries))
+
+
+def pending_loads(cursor, schema: str = DATASET_NAME) -> list[tuple[str, str]]:
+    """(load id, product) of rows loaded but not settled yet, in load order."""
+    cursor.execute(
+        "select table_name from information_schema.tables where table_schema = %s and table_name like 'incoming\\_%%'",
+        (schema,),
+    )
+    found = []
+    for (table,) in cursor.fetchall():
+        product = table.removeprefix("incoming_")
+        if product not in PRODUCTS:
+            continue
+        cursor.execute(sql.SQL("select distinct _dlt_load_id from {}").format(sql.Identifier(schema, table)))
+        found += [(load_id, product) for (load_id,) in cursor.fetchall()]
+    return sorted(found, key=lambda item: (float(item[0]), item[1]))
+
+
+def settle(connection: db.ConnectionSettings, schema: str = DATASET_NAME) -> SettleStats:
+    """Settle every loaded, unsettled load (one transaction per load and product), then upgrade the
+    rows of deliveries that were stored whole by an earlier version."""
+    stats = SettleStats()
+    conn = db.connect(connection)
+    try:
+        with conn, conn.cursor() as cursor:
+            if not db.relation_exists(cursor, schema, DELIVERIES):
+                return stats
+            ensure_tables(cursor, schema)
+            pending = pending_loads(cursor, schema)
+        for load_id, product in pending:
+            with conn, conn.cursor() as cursor:
+                stored, confirmed = _settle_load(cursor, schema, product, load_id)
+            stats.add(product, stored, confirmed)
+            log.info("settled load %s of %s: %s rows stored, %s unchanged", load_id, product, stored, confirmed)
+        stats.loads = len({load_id for load_id, _ in pending})
+        with conn, conn.cursor() as cursor:
+            for product in sorted({product for _, product in pending}):
+                # all settled: give the space of the deleted rows back at once
+                cursor.execute(sql.SQL("truncate {}").format(sql.Identifier(schema, incoming_table(product))))
+        for product in _products_to_upgrade(conn, schema):
+            with conn, conn.cursor() as cursor:
+                dropped = drop_stored_duplicates(cursor, product, schema)
+            log.info("upgraded %s.%s: dropped %s rows equal to the version before them", schema, product, dropped)
+    finally:
+        conn.close()
+    return stats
+
+
+def _names(columns: list[str], prefix: str = "") -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(column) for column in columns)
+
+
+def _row(columns: list[str], alias: str) -> sql.Composable:
+    return sql.SQL("row({})").format(_names(columns, f"{alias}."))
+
+
+#: the order of an archive's versions (newest first), as delivery precedence orders them after
+#: quality level and release
+VERSION_ORDER = (
+    "file_created_at desc nulls last, file_last_modified desc nulls last, cast(_dlt_load_id as numeric) desc"
+)
+
+SETTLE_SQL = """
+-- the load's deliveries of this product, each with its archive's state before it
+create temporary table settling on commit drop as
+select delivery.delivery_id, delivery.station_id, delivery.release,
+    delivery.first_observed_at, delivery.last_observed_at,
+    exists (
+        select from {deliveries} as newer
+        where newer.product = delivery.product and newer.station_id = delivery.station_id
+            and newer.release = delivery.release and newer.rows_stored is not null
+            and not coalesce(newer.is_history, false)
+            and (coalesce(newer.file_created_at, '-infinity'), coalesce(newer.file_last_modified, '-infinity'))
+                > (coalesce(delivery.file_created_at, '-infinity'), coalesce(delivery.file_last_modified, '-infinity'))
+    ) as is_history
+from {deliveries} as delivery
+where delivery.product = %(product)s and delivery._dlt_load_id = %(load_id)s and delivery.rows_stored is null;
+
+-- per archive and hour the row its latest version holds (history excluded)
+create temporary table previous on commit drop as
+select distinct on (raw.station_id, raw.observed_at, settling.delivery_id)
+    settling.delivery_id as settling_id, raw.station_id, raw.observed_at, {raw_compared}
+from settling
+inner join {raw} as raw
+    on raw.station_id = settling.station_id
+    and raw.observed_at >= settling.first_observed_at and raw.observed_at <= settling.last_observed_at
+inner join {deliveries} as version
+    on version.delivery_id = raw.delivery_id and version.release = settling.release
+    and not coalesce(version.is_history, false)
+where not settling.is_history
+order by raw.station_id, raw.observed_at, settling.delivery_id,
+    version.file_created_at desc nulls last, version.file_last_modified desc nulls last,
+    cast(version._dlt_load_id as numeric) desc;
+
+create temporary table marked on commit drop as
+select incoming.*,
+    settling.is_history or previous.station_id is null
+        or {incoming_row} is distinct from {previous_row} as is_stored
+from {incoming} as incoming
+inner join settling on settling.delivery_id = incoming.delivery_id
+left join previous
+    on previous.settling_id = incoming.delivery_id
+    and previous.station_id = incoming.station_id and previous.observed_at = incoming.observed_at
+where incoming._dlt_load_id = %(load_id)s;
+
+insert into {raw} ({stored})
+select {stored} from marked where is_stored
+order by station_id, observed_at;
+
+-- runs of consecutive hours, stored or confirmed, per delivery
+create temporary table runs on commit drop as
+select delivery_id, station_id, is_stored, min(observed_at) as first_observed_at,
+    max(observed_at) as last_observed_at, count(*) as row_count
+from (
+    select delivery_id, station_id, is_stored, observed_at,
+        observed_at - interval '1 hour' * row_number() over (
+            partition by delivery_id, is_stored order by observed_at
+        ) as island
+    from marked
+) as hours
+group by delivery_id, station_id, is_stored, island;
+
+insert into {changed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
+select delivery_id, %(product)s, station_id, first_observed_at, last_observed_at, row_count, %(load_id)s
+from runs where is_stored order by delivery_id, first_observed_at;
+
+insert into {confirmed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
+select delivery_id, %(product)s, station_id, first_observed_at, last_observed_at, row_count, %(load_id)s
+from runs where not is_stored order by delivery_id, first_observed_at;
+
+update {deliveries} as delivery
+set rows_stored = coalesce(counted.rows_stored, 0), is_history = settling.is_history
+from settling
+left join (
+    select delivery_id, sum(row_count) as rows_stored from runs where is_stored group by delivery_id
+) as counted on counted.delivery_id = settling.delivery_id
+where delivery.delivery_id = settling.delivery_id;
+
+delete from {incoming} where _dlt_load_id = %(load_id)s;
+
+select
+    coalesce(sum(row_count) filter (where is_stored), 0),
+    coalesce(sum(row_count) filter (where not is_stored), 0)
+from runs
+"""
+
+
+def _settle_load(cursor, schema: str, product: str, load_id: str) -> tuple[int, int]:
+    compared = compared_columns(product)
+    stored = stored_columns(product)
+    cursor.execute(sql.SQL("set local work_mem = '256MB'"))
+    cursor.execute(
+        sql.SQL(SETTLE_SQL).format(
+            deliveries=sql.Identifier(schema, DELIVERIES),
+            raw=sql.Identifier(schema, product),
+            incoming=sql.Identifier(schema, incoming_table(product)),
+            changed=sql.Identifier(schema, CHANGED),
+            confirmed=sql.Identifier(schema, CONFIRMED),
+            raw_compared=_names(compared, "raw."),
+            incoming_row=_row(compared, "incoming"),
+            previous_row=_row(compared, "previous"),
+            stored=_names(stored),
+        ),
+        {"product": product, "load_id": load_id},
+    )
+    stored_rows, confirmed_rows = cursor.fetchone()
+    return int(stored_rows), int(confirmed_rows)
+
+
+def _products_to_upgrade(conn, schema: str) -> list[str]:
+    """Products with deliveries settled by no one: stored whole by a version before settling."""
+    with conn, conn.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("select distinct product from {} where rows_stored is null and row_count > 0").format(
+                sql.Identifier(schema, DELIVERIES)
+            )
+        )
+        return sorted(product for (product,) in cursor.fetchall() if product in PRODUCTS)
+
+
+UPGRADE_SQL = """
+-- every stored row with the row of its archive's version before it (versions in delivery order)
+create temporary table versions on commit drop as
+select raw.ctid as row_ctid, raw.delivery_id, raw.station_id, raw.observed_at,
+    {raw_row} is not distinct from lag({raw_row}) over archive_hour as is_repeat
+from {raw} as raw
+inner join {deliveries} as delivery on delivery.delivery_id = raw.delivery_id
+where delivery.rows_stored is null
+window archive_hour as (
+    partition by raw.station_id, raw.observed_at, delivery.release
+    order by delivery.file_created_at nulls first, delivery.file_last_modified nulls first,
+        cast(delivery._dlt_load_id as numeric)
+);
+
+create temporary table runs on commit drop as
+select delivery_id, station_id, not is_repeat as is_stored, min(observed_at) as first_observed_at,
+    max(observed_at) as last_observed_at, count(*) as row_count
+from (
+    select delivery_id, station_id, is_repeat, observed_at,
+        observed_at - interval '1 hour' * row_number() over (
+            partition by delivery_id, is_repeat order by observed_at
+        ) as island
+    from versions
+) as hours
+group by delivery_id, station_id, is_repeat, island;
+
+insert into {changed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
+select runs.delivery_id, %(product)s, runs.station_id, runs.first_observed_at, runs.last_observed_at, runs.row_count,
+    delivery._dlt_load_id
+from runs inner join {deliveries} as delivery on delivery.delivery_id = runs.delivery_id
+where runs.is_stored;
+
+insert into {confirmed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
+select runs.delivery_id, %(product)s, runs.station_id, runs.first_observed_at, runs.last_observed_at, runs.row_count,
+    delivery._dlt_load_id
+from runs inner join {deliveries} as delivery on delivery.delivery_id = runs.delivery_id
+where not runs.is_stored;
+
+delete from {raw} as raw using versions where raw.ctid = versions.row_ctid and versions.is_repeat;
+
+update {deliveries} as delivery
+set rows_stored = coalesce((
+    select sum(row_count) from runs where runs.delivery_id = delivery.delivery_id and runs.is_stored
+), 0), is_history = false
+where delivery.product = %(product)s and delivery.rows_stored is null;
+
+select coalesce(sum(row_count) filter (where not is_stored), 0) from runs
+"""
+
+
+def drop_stored_duplicates(cursor, product: str, schema: str = DATASET_NAME) -> int:
+    """Upgrade ``product``'s raw rows stored by a version before settling: delete each row equal to
+    the row its archive's previous version stored for the hour, record the runs as settling does,
+    and mark the deliveries settled. Returns the rows dropped."""
+    compared = compared_columns(product)
+    cursor.execute(sql.SQL("set local work_mem = '256MB'"))
+    cursor.execute(
+        sql.SQL(UPGRADE_SQL).format(
+            deliveries=sql.Identifier(schema, DELIVERIES),
+            raw=sql.Identifier(schema, product),
+            changed=sql.Identifier(schema, CHANGED),
+            confirmed=sql.Identifier(schema, CONFIRMED),
+            raw_row=_row(compared, "raw"),
+        ),
+        {"product": product},
+    )
+    return int(cursor.fetchone()[0])
