@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SPARK_INSTALLED := $(VENV)/.installed-spark
 
-.PHONY: install install-spark browser demo demo-spark test test-quick stress lint pytest bench bench-serve bench-spark ci-state ci-slim docs db-up db-down clean
+.PHONY: install install-spark browser demo demo-spark test test-quick stress lint pytest bench bench-scale bench-serve bench-spark ci-state ci-slim docs db-up db-down clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ stress: install ## the loaders' concurrency and kill tests 10 times in a row bes
 
 bench: install ## benchmarks: loader vs COPY, windowed rebuilds, dbt overhead, SQLMesh and wetterdienst (~20 min)
 	$(BIN)/python bench/run.py
+
+bench-scale: install ## the everyday cycle at a product's real size: load, full build, 3 days of DWD's regeneration + update (FRACTION=0.1 for a tenth)
+	$(BIN)/python bench/scale.py --fraction $(or $(FRACTION),1.0)
 
 bench-spark: install-spark ## scale plan: both engines at two sizes side by side, the full archive projected (~10 min)
 	$(BIN)/python bench/spark.py

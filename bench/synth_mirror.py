@@ -16,6 +16,7 @@ import argparse
 import math
 import os
 import random
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -187,6 +188,73 @@ def generate(
     return summary
 
 
+def generate_listed(
+    root: Path, product_name: str, listing: bytes, fraction: float = 1.0, stations: int | None = None, seed: int = 7
+) -> MirrorSummary:
+    """A mirror of one product shaped by DWD's real station list ``listing``: every listed station
+    (or every n-th, for ``fraction`` or ``stations``) with its real first and last day. A station
+    still reporting at the list's newest day gets a ``recent`` archive of its last 500 days (quality
+    level 1) and a ``historical`` one up to the end of the year before (quality 3); a closed station
+    a historical archive of its whole span. The list itself is served as it is."""
+    from weatherinsight.dwd.stations import parse_station_list
+
+    product = PRODUCTS[product_name]
+    code = product.code.lower()
+    rows, _ = parse_station_list(listing)
+    rows = sorted(
+        (row for row in rows if row.get("first_observed_on") and row.get("last_observed_on")),
+        key=lambda row: row["station_id"],
+    )
+    step = max(1, round(len(rows) / stations)) if stations else max(1, round(1 / fraction))
+    chosen = rows[::step][:stations] if stations else rows[::step]
+    newest = max(row["last_observed_on"] for row in rows)
+    summary = MirrorSummary(root, rows_by_product={product_name: 0})
+    for release in ("historical", "recent"):
+        folder = root / HOURLY_PATH / product.folder / release
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / product.station_list_name).write_bytes(listing)
+    utc = timezone.utc
+    for row in chosen:
+        station, first, last = row["station_id"], row["first_observed_on"], row["last_observed_on"]
+        active = last >= newest - timedelta(days=7)
+        spans = []
+        if active:
+            recent_start = max(first, newest - timedelta(days=RECENT_DAYS - 1))
+            spans.append(("recent", recent_start, newest))
+            spans.append(("historical", first, min(last, date(newest.year - 1, 12, 31))))
+        else:
+            spans.append(("historical", first, last))
+        for release, start, end in spans:
+            if end < start:
+                continue
+            recent = release == "recent"
+            lines = _produkt(
+                product,
+                station,
+                datetime(start.year, start.month, start.day, tzinfo=utc),
+                datetime(end.year, end.month, end.day, 23, tzinfo=utc),
+                (lambda hour: 1) if recent else (lambda hour: 3),
+                0.1 if recent else 0.0,
+                seed + station * 7 + recent,
+            )
+            name = (
+                f"stundenwerte_{product.code}_{station:05d}_akt.zip"
+                if recent
+                else f"stundenwerte_{product.code}_{station:05d}_{start:%Y%m%d}_{end:%Y%m%d}_hist.zip"
+            )
+            members = {
+                f"Metadaten_Parameter_{code}_stunde_{station:05d}.txt": _parameters(product, station, start, end),
+                f"produkt_{code}_stunde_{start:%Y%m%d}_{end:%Y%m%d}_{station:05d}.txt": "\r\n".join(lines) + "\r\n",
+            }
+            path = root / HOURLY_PATH / product.folder / release / name
+            stamp = datetime(newest.year, newest.month, newest.day, 8, 30)
+            summary.bytes += _write_archive(path, members, stamp)
+            summary.files += 1
+            summary.archives.append(path)
+            summary.rows_by_product[product_name] += len(lines) - 1
+    return summary
+
+
 def _rewrite_archive(path: Path, change, stamp: datetime) -> None:
     """Publish a new version of an archive: ``change(fields)`` edits each data line's fields (in
     place); the archive gets DWD's new time stamp inside and a later Last-Modified on the server."""
@@ -235,6 +303,74 @@ def correct_month(summary: MirrorSummary, station: int, product: str, month: str
 
     _rewrite_archive(path, shift, datetime(2025, 1, 2, 8, 30))
     return changed[0]
+
+
+@dataclass
+class Regeneration:
+    """What one simulated day of DWD's regeneration changed, counted from the files themselves."""
+
+    archives: int = 0
+    new_hours: int = 0
+    dropped_hours: int = 0
+    revised_hours: int = 0
+    #: per archive (file name): the hours (MESS_DATUM) the new version adds or revises
+    changed: dict[str, set[str]] = field(default_factory=dict)
+
+
+def middle_hour(path: Path) -> str:
+    """MESS_DATUM of the hour in the middle of an archive's product file."""
+    with zipfile.ZipFile(path) as archive:
+        name = next(member for member in archive.namelist() if member.startswith("produkt_"))
+        lines = [line for line in archive.read(name).decode("latin-1").splitlines()[1:] if line.strip()]
+    return lines[len(lines) // 2].split(";")[1].strip()
+
+
+def regenerate_recent(hourly: Path, stamp: datetime, revise: dict[str, str] | None = None) -> Regeneration:
+    """DWD's daily regeneration of every ``recent`` archive below ``hourly``: each archive's rolling
+    window gains the day after its last one (the last day's values again, 24 hours later) and loses
+    its first day (those hours leave the file; the warehouse keeps what it has), the product file
+    is renamed to its new span, and the archive gets ``stamp`` inside and a later Last-Modified. For
+    the archives named in ``revise`` (file name -> MESS_DATUM) that hour's quality level is revised
+    (1 becomes 3, anything else 1), as DWD's checks do. Works on real and synthetic archives alike."""
+    revise = revise or {}
+    done = Regeneration()
+    for path in sorted(hourly.glob("*/recent/*_akt.zip")):
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename: archive.read(info).decode("latin-1") for info in archive.infolist()}
+        name = next(member for member in members if member.startswith("produkt_"))
+        newline = "\r\n" if "\r\n" in members[name] else "\n"
+        header, *lines = [line for line in members[name].split(newline) if line]
+        rows = [line.split(";") for line in lines]
+        first_day, last_day = rows[0][1].strip()[:8], rows[-1][1].strip()[:8]
+        next_day = (datetime.strptime(last_day, "%Y%m%d") + timedelta(days=1)).strftime("%Y%m%d")
+        added = []
+        for fields in rows:
+            if fields[1].strip().startswith(last_day):
+                copy = list(fields)
+                copy[1] = next_day + fields[1].strip()[8:]
+                added.append(copy)
+        kept = [fields for fields in rows if not fields[1].strip().startswith(first_day)]
+        changed = {fields[1].strip() for fields in added}
+        hour = revise.get(path.name)
+        for fields in kept if hour else []:
+            if fields[1].strip() == hour:
+                width = len(fields[2])
+                fields[2] = f"{3 if fields[2].strip() == '1' else 1:>{width}}"
+                changed.add(fields[1].strip())
+                done.revised_hours += 1
+        body = [";".join(fields) for fields in kept + added]
+        span_start = kept[0][1].strip()[:8]
+        new_name = re.sub(r"_\d{8}_\d{8}_", f"_{span_start}_{next_day}_", name)
+        del members[name]
+        members[new_name] = newline.join([header, *body]) + newline
+        _write_archive(path, members, stamp)
+        later = max(path.stat().st_mtime, stamp.timestamp()) + 60
+        os.utime(path, (later, later))
+        done.archives += 1
+        done.new_hours += len(added)
+        done.dropped_hours += len(rows) - len(kept)
+        done.changed[path.name] = changed
+    return done
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -209,6 +210,64 @@ def test_republished_file_stores_only_what_changed(mirror, database, pipelines_d
     third = load(mirror, database, pipelines_dir)
     assert third.settled.stored == {"wind": 0} and third.settled.confirmed == {"wind": 13200}
     assert raw_count(database, "wind") == 13200 + len(changed)
+
+
+def test_a_stale_copy_is_kept_as_history_below_the_newer_version(mirror, database, pipelines_dir) -> None:
+    relative = "wind/recent/stundenwerte_FF_01975_akt.zip"
+    load(mirror, database, pipelines_dir)  # DWD's download of 2021-09-19
+    # a mirror then serves the copy of 2021-08-27: fetched (another file version), stored whole
+    mirror.replace(relative, DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip")
+    stale = load(mirror, database, pipelines_dir)
+    assert stale.settled.stored == {"wind": 13200} and stale.settled.confirmed == {"wind": 0}
+    assert query(
+        database,
+        "select (file_created_at at time zone 'UTC')::date, rows_stored, is_history from raw_dwd.deliveries order by 1",
+    ) == [(date(2021, 8, 27), 13200, True), (date(2021, 9, 19), 13200, False)]
+    # the newest version came back: compared with the newest version settled, history aside
+    mirror.replace(relative, SAMPLE_MIRROR / HOURLY_PATH / relative)
+    back = load(mirror, database, pipelines_dir)
+    assert back.settled.stored == {"wind": 0} and back.settled.confirmed == {"wind": 13200}
+
+
+def test_a_warehouse_that_stored_every_delivery_whole_drops_exactly_its_duplicates(
+    mirror, database, pipelines_dir, monkeypatch
+) -> None:
+    import dlt
+
+    from weatherinsight.dwd import dwd_hourly
+
+    relative = "wind/recent/stundenwerte_FF_01975_akt.zip"
+    earlier = DELIVERIES / "01975_download_2021-08-27" / "stundenwerte_FF_01975_akt.zip"
+    current = SAMPLE_MIRROR / HOURLY_PATH / relative
+    mirror.replace(relative, earlier)
+    load(mirror, database, pipelines_dir)
+    mirror.replace(relative, current)
+    # what the versions before settling did: the next delivery's rows appended whole
+    monkeypatch.setenv("SOURCES__DWD_HOURLY__BASE_URL", mirror.base_url)
+    pipeline = dlt.pipeline(
+        pipeline_name="dwd_before_settling",
+        destination=dlt.destinations.postgres(credentials=database.dlt_credentials),
+        dataset_name="raw_dwd",
+        pipelines_dir=str(Path(pipelines_dir) / "before"),
+    )
+    pipeline.run(dwd_hourly(products=["wind"], stations=[1975], staged=False), loader_file_format="csv")
+    execute(
+        database,
+        "update raw_dwd.deliveries set rows_stored = null, is_history = null;"
+        " truncate raw_dwd.changed_ranges, raw_dwd.confirmed_ranges",
+    )
+    assert raw_count(database, "wind") == 2 * 13200
+    before, after = archive_hours(earlier), archive_hours(current)
+    repeated = sum(1 for hour, values in after.items() if before.get(hour) == values)
+    upgraded = load(mirror, database, pipelines_dir)  # nothing to fetch: the upgrade alone
+    assert upgraded.plan.tasks == []
+    assert raw_count(database, "wind") == 2 * 13200 - repeated
+    assert query(
+        database,
+        "select (file_created_at at time zone 'UTC')::date, rows_stored,"
+        " (select sum(row_count) from raw_dwd.confirmed_ranges as runs where runs.delivery_id = d.delivery_id)"
+        " from raw_dwd.deliveries as d order by 1",
+    ) == [(date(2021, 8, 27), 13200, None), (date(2021, 9, 19), 13200 - repeated, repeated)]
 
 
 def test_truncated_zip_is_quarantined_and_other_stations_carry_on(mirror, database, pipelines_dir) -> None:

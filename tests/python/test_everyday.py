@@ -11,8 +11,10 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from conftest import (
     Mirror,
     cli_env,
     clone_database,
+    dbt_ok,
     execute,
     query,
     republish,
@@ -34,6 +37,9 @@ from conftest import (
     serve_mirror,
     table_checksum,
 )
+
+sys.path.insert(0, str(REPO / "bench"))
+import synth_mirror  # noqa: E402  (bench/synth_mirror.py: DWD's daily regeneration of a mirror)
 
 MARTS = (
     "marts.fct_hourly_air_temperature",
@@ -125,7 +131,8 @@ def test_an_update_twice_loads_and_builds_nothing_the_second_time_and_a_new_deli
     delivery = time.perf_counter() - started
     assert third.returncode == 0, third.stderr[-2000:]
     third_run = runs(database)[-1]
-    assert third_run[2] == "succeeded" and third_run[3] == 13_200 and third_run[4] > 0
+    # the archive's 13,200 rows are delivered again; raw stores the one that changed
+    assert third_run[2] == "succeeded" and third_run[3] == 1 and third_run[4] > 0
     new = query(
         database,
         "select temperature_c from marts.fct_hourly_air_temperature where station_id = 44 and observed_at = %s",
@@ -280,6 +287,109 @@ def test_gaps_per_station_and_day_tell_the_source_from_the_warehouse(
     assert 'class="warehouse"' in text and "in raw, not published: 10-12" in text
     # usage: --by-day needs one station
     assert run_cli("status", "--by-day", env=everyday.env(database)).returncode == 2
+
+
+def raw_rows(database: db.ConnectionSettings) -> int:
+    products = [name for (name,) in query(database, "select distinct product from raw_dwd.deliveries")]
+    return sum(query(database, f"select count(*) from raw_dwd.{product}")[0][0] for product in products)
+
+
+def hours_of(database: db.ConnectionSettings, table: str, load_id: str) -> dict[str, set[str]]:
+    """Per archive file name, the hours (MESS_DATUM) of ``table``'s runs for ``load_id``."""
+    rows = query(
+        database,
+        f"select regexp_replace(deliveries.source_file, '^.*/', ''),"
+        " to_char(generate_series(runs.first_observed_at, runs.last_observed_at, interval '1 hour')"
+        " at time zone 'UTC', 'YYYYMMDDHH24')"
+        f" from raw_dwd.{table} as runs join raw_dwd.deliveries using (delivery_id) where runs._dlt_load_id = %s",
+        (load_id,),
+    )
+    found: dict[str, set[str]] = {}
+    for name, hour in rows:
+        found.setdefault(name, set()).add(hour)
+    return found
+
+
+def test_three_days_of_dwd_regenerating_every_recent_archive_store_and_rebuild_only_what_changed(
+    everyday: Everyday, database: db.ConnectionSettings
+) -> None:
+    """DWD regenerates every recent archive every day: the rolling window gains a day and loses one,
+    and now and then a quality level is revised. Each day's update stores exactly the new and revised
+    hours, recomputes exactly those, and leaves marts equal to a full refresh."""
+    database = everyday.copy(f"{database.database}_daily")
+    with serve_mirror(everyday.tmp / "daily-mirror") as mirror:
+        for day in range(3):
+            before = raw_rows(database)
+            # day 2 revises one hour's quality level of Großenkneten's temperature archive
+            revise = {"stundenwerte_TU_00044_akt.zip": "2022100112"} if day == 1 else None
+            regenerated = synth_mirror.regenerate_recent(mirror.hourly, datetime(2026, 1, 10 + day, 8, 40), revise)
+            assert regenerated.archives == 13 and regenerated.new_hours == 13 * 24
+            assert regenerated.revised_hours == (1 if day == 1 else 0)
+            result = everyday.update(database, SOURCES__DWD_HOURLY__BASE_URL=mirror.base_url)
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+            # raw gained exactly the new and revised hours, not the ~13 x 13,000 rows delivered again
+            added = raw_rows(database) - before
+            assert added == regenerated.new_hours + regenerated.revised_hours
+            load_id = query(database, "select max(_dlt_load_id) from raw_dwd.deliveries")[0][0]
+            assert hours_of(database, "changed_ranges", load_id) == regenerated.changed
+            delivered, confirmed = query(
+                database,
+                "select sum(row_count), (select sum(row_count) from raw_dwd.confirmed_ranges where _dlt_load_id = %s)"
+                " from raw_dwd.deliveries where _dlt_load_id = %s",
+                (load_id, load_id),
+            )[0]
+            assert delivered == added + confirmed
+            # the hourly fact recomputed exactly the changed hours of each station
+            changes = query(
+                database,
+                "select station_id, range_start, range_end from ops.model_changes"
+                " where relation = 'marts.fct_hourly_air_temperature'"
+                " and change_id = (select max(change_id) from ops.model_changes"
+                " where relation = 'marts.fct_hourly_air_temperature') order by 1, 2",
+            )
+            recomputed = {
+                (station, (start + timedelta(hours=step)).astimezone(timezone.utc).strftime("%Y%m%d%H"))
+                for station, start, end in changes
+                for step in range(int((end - start) / timedelta(hours=1)))
+            }
+            expected = {
+                (int(name.split("_")[2]), hour)
+                for name, hours in regenerated.changed.items()
+                if name.startswith("stundenwerte_TU_")
+                for hour in hours
+            }
+            assert recomputed == expected
+    built = {table: table_checksum(database, table) for table in MARTS[:4]}
+    refreshed = clone_database(database, f"{database.database}_refreshed")
+    dbt_ok(
+        refreshed,
+        everyday.tmp / "daily-target",
+        "run",
+        "--full-refresh",
+        "--select",
+        "marts.observations",
+        "marts.features",
+    )
+    assert {table: table_checksum(refreshed, table) for table in MARTS[:4]} == built
+    # explain adds up: per version of the archive, the hours of the quarter it stored or confirmed
+    result = run_cli(
+        "explain", "quarterly_temperature_features", "--station", "44", "--year", "2022", "--quarter", "4", "--json",
+        env=everyday.env(database),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    recent = [item for item in found["deliveries"] if item["release"] == "recent"]
+    stored = sum(item["raw_hours"] for item in recent)
+    confirmed = sum(item["confirmed_hours"] for item in found["confirmed_by"])
+    in_quarter = query(
+        database,
+        "select count(*) from raw_dwd.air_temperature join raw_dwd.deliveries using (delivery_id)"
+        " where station_id = 44 and release = 'recent'"
+        " and observed_at >= '2022-10-01 00:00+00' and observed_at < '2023-01-01 00:00+00'",
+    )[0][0]
+    # four versions (the sample's and three regenerated) each held the quarter's 2,208 hours
+    assert stored == in_quarter == 2208 + 1 and stored + confirmed == 4 * 2208
+    assert len(found["confirmed_by"]) == 3
 
 
 def test_explain_lists_the_deliveries_behind_a_row_and_its_counts_add_up_against_raw(everyday: Everyday) -> None:

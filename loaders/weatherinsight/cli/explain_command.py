@@ -45,9 +45,11 @@ def explain_command(mart: str, station: int, year: int, quarter: int, as_json: b
         f"{found['mart']} station {station} {year}-Q{quarter}: {found['observation_count']:,} of "
         f"{found['expected_hours']:,} hours with {found['measure']} ({found['missing_hours']:,} missing)"
     )
-    table = Table(title="deliveries behind the row (hours in the quarter)")
-    for column in ("source file", "release", "version stamp", "quality", "delivered", "won", "lost"):
-        table.add_column(column, justify="right" if column in ("delivered", "won", "lost", "quality") else "left")
+    table = Table(
+        title="versions behind the row (hours in the quarter, as stored by the delivery that first brought them)"
+    )
+    for column in ("source file", "release", "version stamp", "quality", "stored", "won", "lost"):
+        table.add_column(column, justify="right" if column in ("stored", "won", "lost", "quality") else "left")
     for item in found["deliveries"]:
         table.add_row(
             item["source_file"],
@@ -60,6 +62,15 @@ def explain_command(mart: str, station: int, year: int, quarter: int, as_json: b
             f"{item['lost_hours']:,}",
         )
     report.print(table)
+    if found["confirmed_by"]:
+        confirmed = Table(title="later deliveries that confirmed hours unchanged (stored nothing for them)")
+        for column in ("source file", "release", "version stamp", "confirmed"):
+            confirmed.add_column(column, justify="right" if column == "confirmed" else "left")
+        for item in found["confirmed_by"]:
+            confirmed.add_row(
+                item["source_file"], item["release"], item["version_stamp"] or "", f"{item['confirmed_hours']:,}"
+            )
+        report.print(confirmed)
     quarantined = found["quarantined_rows"]
     reasons = ", ".join(f"{reason}: {count}" for reason, count in quarantined["reasons"].items())
     report.print(

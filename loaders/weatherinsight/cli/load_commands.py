@@ -108,7 +108,13 @@ def _print_summary(result: LoadResult) -> None:
         f"files fetched: {stats.files_fetched}, skipped as unchanged: {len(result.plan.unchanged)}, "
         f"quarantined: {stats.files_quarantined}, failed: {len(stats.files_failed)}; "
         f"rows loaded: {result.rows_loaded:,} ({rate:,.0f} rows/s); "
-        f"quarantined rows: {stats.rows_quarantined:,}; duration: {result.seconds:.1f} s"
+        + (
+            f"stored: {result.rows_stored:,} new or changed, {sum(result.settled.confirmed.values()):,} "
+            "confirmed unchanged; "
+            if result.settled.loads
+            else ""
+        )
+        + f"quarantined rows: {stats.rows_quarantined:,}; duration: {result.seconds:.1f} s"
     )
 
 

@@ -196,8 +196,13 @@ def _print_days(
 @click.option("--start", type=ISO_DATE, help="First day (default: first day with data).")
 @click.option("--end", type=ISO_DATE, help="Day after the last (default: after the last day with data).")
 @click.option("--products", default="", help="Comma-separated products (default: all).")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also run every data test over whole tables (dbt test; builds and update test only the rows they changed).",
+)
 @user_errors()
-def validate_command(start: date | None, end: date | None, products: str) -> None:
+def validate_command(start: date | None, end: date | None, products: str, deep: bool) -> None:
     """Check the warehouse against what was delivered, without reprocessing anything.
 
     Row counts, completeness against each station's expected hours, duplicate keys, stations
@@ -206,11 +211,18 @@ def validate_command(start: date | None, end: date | None, products: str) -> Non
     or fix); gaps at the source (quarters the delivered files cover without a row) are listed and
     counted, but exit 0: no build can fill them.
 
+    With --deep it also runs every data test over whole tables (the weekly check: a plain build and
+    `update` test the rows they changed).
+
     Example: weatherinsight validate --start 2020-01-01 --end 2021-01-01 --products wind
     """
     connection = db.resolve(start=True)
     names, start, end = _scope(products, start, end, connection)
     result = validate.validate(connection, names, start, end)
+    if deep:
+        report.print("running every data test over whole tables (dbt test)…")
+        result.deep_failures = validate.deep_tests(connection)
+        report.print(f"whole-table data tests: {len(result.deep_failures)} failed")
     table = Table(title=f"validate {start} – {end}")
     for column in (
         "product",

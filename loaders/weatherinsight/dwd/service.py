@@ -70,10 +70,19 @@ class LoadResult:
     load_info: LoadInfo | None = None
     dry_run: bool = False
     settled: SettleStats = field(default_factory=SettleStats)
+    #: of ``seconds``, those spent settling (comparing with the previous versions and storing)
+    settle_seconds: float = 0.0
 
     @property
     def rows_loaded(self) -> int:
+        """Product rows the load took from the archives (delivered)."""
         return sum(rows for table, rows in self.stats.rows_by_table.items() if table != "station_lists")
+
+    @property
+    def rows_stored(self) -> int:
+        """Product rows raw gained: in the warehouse those that differ from the archive's previous
+        version (the rest were confirmed unchanged); in a lake every delivered row."""
+        return sum(self.settled.stored.values()) if self.settled.loads else self.rows_loaded
 
 
 def configured_base_url() -> str:
@@ -198,7 +207,9 @@ def load_dwd(
         )
         result.load_info = pipeline.run(source, loader_file_format=file_format)
         if lake_url is None:
+            settling = time.perf_counter()
             result.settled = settle(connection)
+            result.settle_seconds = time.perf_counter() - settling
             if old_layout:
                 upgrade_raw_tables(connection, old_layout)
             ensure_raw_indexes(connection, analyze=[*result.stats.rows_by_table, *old_layout])

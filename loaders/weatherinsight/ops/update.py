@@ -145,6 +145,11 @@ class UpdateOutcome:
     models_built: int = 0
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: wall seconds per phase: DWD fetch + parse + dlt load, DWD settle (compare + store), Open-Meteo,
+    #: the plain build (models and the tests of what they changed), validate
+    phases: dict[str, float] = field(default_factory=dict)
+    #: the plain build's dbt artifacts folder (run_results.json), when it ran
+    build_target: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -243,10 +248,20 @@ def _update(
     last: str | None,
     outcome: UpdateOutcome,
 ) -> None:
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        outcome.phases[phase] = outcome.phases.get(phase, 0.0) + now - clock
+        clock = now
+
     if scope.dwd_products:
         _load_dwd(connection, scope, dwd_base_url, say, outcome)
+        lap("dwd load")
     if scope.openmeteo_apis:
         _load_openmeteo(connection, scope, openmeteo_base_url, say, today, outcome)
+        lap("openmeteo load")
     catalogue = load_catalogue(connection)
     reason = build_due(connection, catalogue, outcome.rows_loaded, fingerprint, last)
     if reason is None:
@@ -257,7 +272,8 @@ def _update(
         say(f"dbt build ({reason})")
         target = db.project_root() / "target" / "update" / connection.database / f"run_{outcome.run_id}"
         built = run_dbt(connection, ["build"], target)
-        outcome.built = True
+        outcome.built, outcome.build_target = True, target
+        lap("build")
         models = [r for r in built.results if r["unique_id"].startswith("model.")]
         outcome.models_built = len(models)
         outcome.rows_built = sum(r.get("rows_affected") or 0 for r in models)
@@ -272,6 +288,7 @@ def _update(
         say(f"validating {', '.join(products)} {found[0]} – {found[1]}")
         checked = validate(connection, products, found[0], found[1] + timedelta(days=1))
         outcome.problems.extend(f"validate: {error}" for error in checked.errors[:20])
+        lap("validate")
 
 
 def _load_dwd(
@@ -294,8 +311,10 @@ def _load_dwd(
         )
     except SourceUnreachable as error:
         raise UpdateError(f"DWD unreachable: {error}", EXIT_UNREACHABLE) from error
-    outcome.rows_by_source["dwd"] = result.rows_loaded
-    outcome.rows_loaded += result.rows_loaded
+    # what raw gained: a re-delivered archive stores only its new and changed rows
+    outcome.phases["dwd settle"] = result.settle_seconds
+    outcome.rows_by_source["dwd"] = result.rows_stored
+    outcome.rows_loaded += result.rows_stored
     if result.stats.files_failed:
         outcome.problems.append(
             f"{len(result.stats.files_failed)} DWD file(s) could not be fetched"

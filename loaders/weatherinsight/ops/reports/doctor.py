@@ -42,8 +42,32 @@ def doctor(connection_factory, pipelines_dir: str | None = None) -> list[Finding
         Finding("disk space", "warn" if free_gib < 2 else "ok", f"{free_gib:.1f} GiB free of {total_gib:.0f} GiB")
     )
     findings.extend(_pending_packages(connection, pipelines_dir))
+    findings.extend(_unsettled(connection))
     findings.extend(_ledger(connection))
     return findings
+
+
+def _unsettled(connection: db.ConnectionSettings) -> list[Finding]:
+    """DWD loads whose dlt run completed but whose rows are not settled into raw yet."""
+    from weatherinsight.dwd.settle import pending_loads
+
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            pending = pending_loads(cursor)
+    finally:
+        conn.close()
+    if not pending:
+        return [Finding("settled loads", "ok", "every DWD load is settled into raw")]
+    loads = sorted({load_id for load_id, _ in pending})
+    return [
+        Finding(
+            "settled loads",
+            "warn",
+            f"{len(loads)} DWD load(s) not settled yet (from {loads[0]}): dbt does not see them; "
+            "the next `weatherinsight load dwd` or `update` settles them",
+        )
+    ]
 
 
 def _database(connection: db.ConnectionSettings) -> list[Finding]:

@@ -108,6 +108,7 @@ def explain(connection: db.ConnectionSettings, mart_name: str, station: int, yea
             end_month = start.month + 3
             end = start.replace(year=start.year + (end_month > 12), month=(end_month - 1) % 12 + 1)
             deliveries = _deliveries(cursor, product, mart, station, start, end)
+            confirmed = _confirmed(cursor, product, station, start, end)
             quarantined = _quarantined(cursor, product, station, start, end)
             published_by = _published_by(cursor, mart, product, station, start, end)
     finally:
@@ -125,6 +126,7 @@ def explain(connection: db.ConnectionSettings, mart_name: str, station: int, yea
         "expected_hours": int(row["expected_hours"]),
         "missing_hours": int(row["expected_hours"]) - observation_count,
         "deliveries": deliveries,
+        "confirmed_by": confirmed,
         "quarantined_rows": quarantined,
         "published_by": published_by,
     }
@@ -181,9 +183,7 @@ def _deliveries(cursor, product: str, mart: Mart, station: int, start: datetime,
         {
             "source_file": row["source_file"],
             "release": row["release"],
-            "version_stamp": row["file_last_modified"].astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-            if row["file_last_modified"]
-            else None,
+            "version_stamp": _stamp(row["file_last_modified"]),
             "quality_level": row["quality_level"],
             "delivery_id": row["delivery_id"],
             "load_id": row["load_id"],
@@ -194,6 +194,49 @@ def _deliveries(cursor, product: str, mart: Mart, station: int, start: datetime,
         }
         for row in cursor.fetchall()
     ]
+
+
+CONFIRMED_SQL = """
+select deliveries.source_file, deliveries.release, deliveries.file_last_modified, deliveries.delivery_id,
+    deliveries._dlt_load_id as load_id,
+    sum(extract(epoch from least(runs.last_observed_at + interval '1 hour', %(end)s)
+        - greatest(runs.first_observed_at, %(start)s)) / 3600)::bigint as confirmed_hours
+from {confirmed} as runs
+inner join {deliveries} as deliveries on deliveries.delivery_id = runs.delivery_id
+where runs.product = %(product)s and runs.station_id = %(station)s
+    and runs.first_observed_at < %(end)s and runs.last_observed_at >= %(start)s
+group by 1, 2, 3, 4, 5
+order by deliveries.file_last_modified, deliveries.source_file
+"""
+
+
+def _confirmed(cursor, product: str, station: int, start: datetime, end: datetime) -> list[dict]:
+    """Deliveries that held hours of the quarter unchanged and so stored nothing for them: each
+    confirmed what its archive's previous version holds there (``raw_dwd.confirmed_ranges``)."""
+    if not db.relation_exists(cursor, DWD_DATASET, "confirmed_ranges"):
+        return []
+    cursor.execute(
+        sql.SQL(CONFIRMED_SQL).format(
+            confirmed=sql.Identifier(DWD_DATASET, "confirmed_ranges"),
+            deliveries=sql.Identifier(DWD_DATASET, "deliveries"),
+        ),
+        {"station": station, "start": start, "end": end, "product": product},
+    )
+    return [
+        {
+            "source_file": row["source_file"],
+            "release": row["release"],
+            "version_stamp": _stamp(row["file_last_modified"]),
+            "delivery_id": row["delivery_id"],
+            "load_id": row["load_id"],
+            "confirmed_hours": row["confirmed_hours"],
+        }
+        for row in cursor.fetchall()
+    ]
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _quarantined(cursor, product: str, station: int, start: datetime, end: datetime) -> dict:

@@ -39,6 +39,8 @@ class ProductCheck:
 class Validation:
     coverage: Coverage
     checks: list[ProductCheck]
+    #: data tests that failed over whole tables (``--deep``); None when not run
+    deep_failures: list[str] | None = None
 
     @property
     def errors(self) -> list[str]:
@@ -52,6 +54,7 @@ class Validation:
             if check.duplicate_keys:
                 errors.append(f"{check.product}: {check.duplicate_keys} duplicate ({check.unit}, hour) keys")
             errors.extend(f"{check.product}: data test failed: {test}" for test in check.failed_tests)
+        errors.extend(f"data test failed over the whole table: {test}" for test in self.deep_failures or [])
         return errors
 
     @property
@@ -125,3 +128,20 @@ def validate(connection: db.ConnectionSettings, products: Sequence[str], start: 
         for check in checks:
             check.failed_tests = ledger.latest_failed_tests(check.product, window.start, window.end)
     return Validation(matrix, checks)
+
+
+def deep_tests(connection: db.ConnectionSettings) -> list[str]:
+    """Every data test over whole tables (``dbt test``: the weekly check; ``dbt build`` and ``update``
+    test the rows they changed). Returns the tests that failed or errored; raises RuntimeError when
+    dbt could not run."""
+    from weatherinsight.ops.dbt import backfill_target, run_dbt
+
+    target = backfill_target(connection.database, "validate-deep")
+    result = run_dbt(connection, ["test", "--exclude", "test_type:unit"], target)
+    if result.returncode == 2:
+        raise RuntimeError(f"dbt test could not run; see {result.log_path}")
+    return sorted(
+        item["unique_id"].split(".")[2]
+        for item in result.results
+        if item["status"] in ("fail", "error") and item["unique_id"].startswith("test.")
+    )
