@@ -383,8 +383,8 @@ def test_three_days_of_dwd_regenerating_every_recent_archive_store_and_rebuild_o
     confirmed = sum(item["confirmed_hours"] for item in found["confirmed_by"])
     in_quarter = query(
         database,
-        "select count(*) from raw_dwd.air_temperature join raw_dwd.deliveries using (delivery_id)"
-        " where station_id = 44 and release = 'recent'"
+        "select count(*) from raw_dwd.air_temperature as raw join raw_dwd.deliveries using (delivery_id)"
+        " where raw.station_id = 44 and deliveries.release = 'recent'"
         " and observed_at >= '2022-10-01 00:00+00' and observed_at < '2023-01-01 00:00+00'",
     )[0][0]
     # four versions (the sample's and three regenerated) each held the quarter's 2,208 hours
