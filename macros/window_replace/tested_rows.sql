@@ -118,12 +118,16 @@
         ),
         per_station as (select * from merged where station_id <> -1),
         every_station as (select * from merged where station_id = -1)
+        -- lateral: one index range scan per range, whatever the planner guesses of the ranges' count
         select tested.*
         from per_station
-        inner join {{ relation }} as tested
-            on tested.{{ key }} = per_station.station_id
-            and tested.{{ time_column }} >= per_station.range_start
-            and tested.{{ time_column }} < per_station.range_end
+        cross join lateral (
+            select * from {{ relation }} as candidate
+            where candidate.{{ key }} = per_station.station_id
+                and candidate.{{ time_column }} >= per_station.range_start
+                and candidate.{{ time_column }} < per_station.range_end
+            offset 0  -- kept a subquery: a join the planner pulled up would scan the table
+        ) as tested
         where not exists (
             select 1 from every_station
             where tested.{{ time_column }} >= every_station.range_start
@@ -132,8 +136,11 @@
         union all
         select tested.*
         from every_station
-        inner join {{ relation }} as tested
-            on tested.{{ time_column }} >= every_station.range_start
-            and tested.{{ time_column }} < every_station.range_end
+        cross join lateral (
+            select * from {{ relation }} as candidate
+            where candidate.{{ time_column }} >= every_station.range_start
+                and candidate.{{ time_column }} < every_station.range_end
+            offset 0
+        ) as tested
     ) dbt_subquery
 {%- endmacro %}

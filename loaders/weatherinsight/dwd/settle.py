@@ -7,9 +7,10 @@ with the row the archive's previous version holds for the same station and hour 
 quality level) and stores in ``raw_dwd.<product>`` only the rows that differ: new hours, revised
 values, revised quality levels. An archive is a product's release for one station (a historical
 archive re-released under a new name is the next version of the same archive). Per delivery it
-records runs of consecutive hours: ``changed_ranges`` (stored: what dbt must recompute; change
-tracking reads it) and ``confirmed_ranges`` (delivered again unchanged: ``explain`` counts them), and
-on its ``deliveries`` row ``rows_stored`` and ``is_history``.
+records ranges of hours: ``changed_ranges`` (stored: what dbt must recompute; change tracking reads
+it) and ``confirmed_ranges`` (runs of hours delivered again unchanged: ``explain`` counts them), and
+on its ``deliveries`` row ``rows_stored`` and ``is_history``. An archive's first version (nothing to
+compare with) is stored as it is, its span one changed range.
 
 A delivery older than one already settled for the same archive (a mirror serving a stale copy) is
 stored whole as history (``is_history``): precedence ranks it below the newer versions at the same
@@ -118,8 +119,8 @@ def pending_loads(cursor, schema: str = DATASET_NAME) -> list[tuple[str, str]]:
 
 
 def settle(connection: db.ConnectionSettings, schema: str = DATASET_NAME) -> SettleStats:
-    """Settle every loaded, unsettled load (one transaction per load and product), then upgrade the
-    rows of deliveries that were stored whole by an earlier version."""
+    """Upgrade the rows of deliveries an earlier version stored whole, then settle every loaded,
+    unsettled load (one transaction per load and product), in load order."""
     stats = SettleStats()
     conn = db.connect(connection)
     try:
@@ -128,20 +129,18 @@ def settle(connection: db.ConnectionSettings, schema: str = DATASET_NAME) -> Set
                 return stats
             ensure_tables(cursor, schema)
             pending = pending_loads(cursor, schema)
-        for load_id, product in pending:
+        waiting = sorted({load_id for load_id, _ in pending})
+        for product in _products_to_upgrade(conn, schema, waiting):
             with conn, conn.cursor() as cursor:
-                stored, confirmed = _settle_load(cursor, schema, product, load_id)
+                dropped = drop_stored_duplicates(cursor, product, schema, waiting)
+            log.info("upgraded %s.%s: dropped %s rows equal to the version before them", schema, product, dropped)
+        for index, (load_id, product) in enumerate(pending):
+            last = all(other != product for _, other in pending[index + 1 :])
+            with conn, conn.cursor() as cursor:
+                stored, confirmed = _settle_load(cursor, schema, product, load_id, last)
             stats.add(product, stored, confirmed)
             log.info("settled load %s of %s: %s rows stored, %s unchanged", load_id, product, stored, confirmed)
-        stats.loads = len({load_id for load_id, _ in pending})
-        with conn, conn.cursor() as cursor:
-            for product in sorted({product for _, product in pending}):
-                # all settled: give the space of the deleted rows back at once
-                cursor.execute(sql.SQL("truncate {}").format(sql.Identifier(schema, incoming_table(product))))
-        for product in _products_to_upgrade(conn, schema):
-            with conn, conn.cursor() as cursor:
-                dropped = drop_stored_duplicates(cursor, product, schema)
-            log.info("upgraded %s.%s: dropped %s rows equal to the version before them", schema, product, dropped)
+        stats.loads = len(waiting)
     finally:
         conn.close()
     return stats
@@ -164,20 +163,32 @@ VERSION_ORDER = (
 SETTLE_SQL = """
 -- the load's deliveries of this product, each with its archive's state before it
 create temporary table settling on commit drop as
-select delivery.delivery_id, delivery.station_id, delivery.release,
-    delivery.first_observed_at, delivery.last_observed_at,
-    exists (
-        select from {deliveries} as newer
-        where newer.product = delivery.product and newer.station_id = delivery.station_id
-            and newer.release = delivery.release and newer.rows_stored is not null
-            and not coalesce(newer.is_history, false)
-            and (coalesce(newer.file_created_at, '-infinity'), coalesce(newer.file_last_modified, '-infinity'))
-                > (coalesce(delivery.file_created_at, '-infinity'), coalesce(delivery.file_last_modified, '-infinity'))
-    ) as is_history
+select delivery.delivery_id, delivery.station_id, delivery.release, delivery.first_observed_at,
+    delivery.last_observed_at, delivery.row_count, archive.is_history,
+    -- compared with the previous version: a delivery of an archive settled before, and not history
+    archive.has_versions and not archive.is_history as is_compared
 from {deliveries} as delivery
+cross join lateral (
+    select
+        coalesce(bool_or(
+            (coalesce(known.file_created_at, '-infinity'), coalesce(known.file_last_modified, '-infinity'))
+            > (coalesce(delivery.file_created_at, '-infinity'), coalesce(delivery.file_last_modified, '-infinity'))
+        ), false) as is_history,
+        count(*) > 0 as has_versions
+    from {deliveries} as known
+    where known.product = delivery.product and known.station_id = delivery.station_id
+        and known.release = delivery.release and known.rows_stored is not null
+        and not coalesce(known.is_history, false)
+) as archive
 where delivery.product = %(product)s and delivery._dlt_load_id = %(load_id)s and delivery.rows_stored is null;
 
--- per archive and hour the row its latest version holds (history excluded)
+-- an archive's first version, or a stale copy: every row is stored, its span is one changed range
+insert into {raw} ({stored})
+select {stored} from {incoming} as incoming
+where incoming._dlt_load_id = %(load_id)s
+    and incoming.delivery_id in (select delivery_id from settling where not is_compared);
+
+-- a new version: per archive and hour the row its latest version holds (history excluded)
 create temporary table previous on commit drop as
 select distinct on (raw.station_id, raw.observed_at, settling.delivery_id)
     settling.delivery_id as settling_id, raw.station_id, raw.observed_at, {raw_compared}
@@ -188,27 +199,24 @@ inner join {raw} as raw
 inner join {deliveries} as version
     on version.delivery_id = raw.delivery_id and version.release = settling.release
     and not coalesce(version.is_history, false)
-where not settling.is_history
+where settling.is_compared
 order by raw.station_id, raw.observed_at, settling.delivery_id,
     version.file_created_at desc nulls last, version.file_last_modified desc nulls last,
     cast(version._dlt_load_id as numeric) desc;
 
 create temporary table marked on commit drop as
-select incoming.*,
-    settling.is_history or previous.station_id is null
-        or {incoming_row} is distinct from {previous_row} as is_stored
+select incoming.*, previous.station_id is null or {incoming_row} is distinct from {previous_row} as is_stored
 from {incoming} as incoming
-inner join settling on settling.delivery_id = incoming.delivery_id
+inner join settling on settling.delivery_id = incoming.delivery_id and settling.is_compared
 left join previous
     on previous.settling_id = incoming.delivery_id
     and previous.station_id = incoming.station_id and previous.observed_at = incoming.observed_at
 where incoming._dlt_load_id = %(load_id)s;
 
 insert into {raw} ({stored})
-select {stored} from marked where is_stored
-order by station_id, observed_at;
+select {stored} from marked where is_stored;
 
--- runs of consecutive hours, stored or confirmed, per delivery
+-- its runs of consecutive hours, stored or confirmed
 create temporary table runs on commit drop as
 select delivery_id, station_id, is_stored, min(observed_at) as first_observed_at,
     max(observed_at) as last_observed_at, count(*) as row_count
@@ -220,6 +228,10 @@ from (
     from marked
 ) as hours
 group by delivery_id, station_id, is_stored, island;
+
+insert into runs (delivery_id, station_id, is_stored, first_observed_at, last_observed_at, row_count)
+select delivery_id, station_id, true, first_observed_at, last_observed_at, row_count
+from settling where not is_compared;
 
 insert into {changed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
 select delivery_id, %(product)s, station_id, first_observed_at, last_observed_at, row_count, %(load_id)s
@@ -237,7 +249,7 @@ left join (
 ) as counted on counted.delivery_id = settling.delivery_id
 where delivery.delivery_id = settling.delivery_id;
 
-delete from {incoming} where _dlt_load_id = %(load_id)s;
+{clear_incoming};
 
 select
     coalesce(sum(row_count) filter (where is_stored), 0),
@@ -246,7 +258,7 @@ from runs
 """
 
 
-def _settle_load(cursor, schema: str, product: str, load_id: str) -> tuple[int, int]:
+def _settle_load(cursor, schema: str, product: str, load_id: str, last: bool) -> tuple[int, int]:
     compared = compared_columns(product)
     stored = stored_columns(product)
     cursor.execute(sql.SQL("set local work_mem = '256MB'"))
@@ -261,6 +273,10 @@ def _settle_load(cursor, schema: str, product: str, load_id: str) -> tuple[int, 
             incoming_row=_row(compared, "incoming"),
             previous_row=_row(compared, "previous"),
             stored=_names(stored),
+            # the last load waiting in the table: emptied at once, no row by row delete
+            clear_incoming=sql.SQL("truncate {}" if last else "delete from {} where _dlt_load_id = %(load_id)s").format(
+                sql.Identifier(schema, incoming_table(product))
+            ),
         ),
         {"product": product, "load_id": load_id},
     )
@@ -268,13 +284,16 @@ def _settle_load(cursor, schema: str, product: str, load_id: str) -> tuple[int, 
     return int(stored_rows), int(confirmed_rows)
 
 
-def _products_to_upgrade(conn, schema: str) -> list[str]:
-    """Products with deliveries settled by no one: stored whole by a version before settling."""
+def _products_to_upgrade(conn, schema: str, waiting: list[str]) -> list[str]:
+    """Products with deliveries settled by no one and not waiting in incoming: stored whole by a
+    version before settling."""
     with conn, conn.cursor() as cursor:
         cursor.execute(
-            sql.SQL("select distinct product from {} where rows_stored is null and row_count > 0").format(
-                sql.Identifier(schema, DELIVERIES)
-            )
+            sql.SQL(
+                "select distinct product from {} where rows_stored is null and row_count > 0"
+                " and _dlt_load_id <> all(cast(%s as text[]))"
+            ).format(sql.Identifier(schema, DELIVERIES)),
+            (waiting,),
         )
         return sorted(product for (product,) in cursor.fetchall() if product in PRODUCTS)
 
@@ -286,7 +305,7 @@ select raw.ctid as row_ctid, raw.delivery_id, raw.station_id, raw.observed_at,
     {raw_row} is not distinct from lag({raw_row}) over archive_hour as is_repeat
 from {raw} as raw
 inner join {deliveries} as delivery on delivery.delivery_id = raw.delivery_id
-where delivery.rows_stored is null
+where delivery.rows_stored is null and delivery._dlt_load_id <> all(cast(%(waiting)s as text[]))
 window archive_hour as (
     partition by raw.station_id, raw.observed_at, delivery.release
     order by delivery.file_created_at nulls first, delivery.file_last_modified nulls first,
@@ -323,16 +342,20 @@ update {deliveries} as delivery
 set rows_stored = coalesce((
     select sum(row_count) from runs where runs.delivery_id = delivery.delivery_id and runs.is_stored
 ), 0), is_history = false
-where delivery.product = %(product)s and delivery.rows_stored is null;
+where delivery.product = %(product)s and delivery.rows_stored is null
+    and delivery._dlt_load_id <> all(cast(%(waiting)s as text[]));
 
 select coalesce(sum(row_count) filter (where not is_stored), 0) from runs
 """
 
 
-def drop_stored_duplicates(cursor, product: str, schema: str = DATASET_NAME) -> int:
+def drop_stored_duplicates(
+    cursor, product: str, schema: str = DATASET_NAME, waiting: list[str] | tuple[str, ...] = ()
+) -> int:
     """Upgrade ``product``'s raw rows stored by a version before settling: delete each row equal to
     the row its archive's previous version stored for the hour, record the runs as settling does,
-    and mark the deliveries settled. Returns the rows dropped."""
+    and mark the deliveries settled (those of ``waiting`` loads, still in incoming, aside). Returns
+    the rows dropped."""
     compared = compared_columns(product)
     cursor.execute(sql.SQL("set local work_mem = '256MB'"))
     cursor.execute(
@@ -343,6 +366,6 @@ def drop_stored_duplicates(cursor, product: str, schema: str = DATASET_NAME) -> 
             confirmed=sql.Identifier(schema, CONFIRMED),
             raw_row=_row(compared, "raw"),
         ),
-        {"product": product},
+        {"product": product, "waiting": list(waiting)},
     )
     return int(cursor.fetchone()[0])
