@@ -25,19 +25,23 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- SQL: the rows of `relation` inside the plan's ranges. Per-station ranges are joined, so each is
-    an index range scan on (station_id, time); ranges of every station are a plain time filter, and
-    rows they cover are not taken twice. -#}
+{#- SQL: the rows of `relation` inside the plan's ranges. Per-station ranges are read by a lateral
+    subquery, so each is an index range scan on (station_id, time); ranges of every station are a
+    plain time filter, and rows they cover are not taken twice. -#}
 {% macro changed_rows(relation, plan, time_column='observed_at') -%}
     {%- set split = split_ranges(plan, time_column) %}
     {%- if split.per_station %}
     select changed_input.*
-    from {{ relation }} as changed_input
-    inner join {{ ranges_values(split.per_station) }}
-        on
-            changed_input.{{ window_key() }} = changed_ranges.station_id
-            and changed_input.{{ time_column }} >= changed_ranges.range_start
-            and changed_input.{{ time_column }} < changed_ranges.range_end
+    from {{ ranges_values(split.per_station) }}
+    -- lateral: one index range scan per range (joined, the planner misjudges the ranges and scans the table)
+    cross join lateral (
+        select * from {{ relation }} as candidate
+        where
+            candidate.{{ window_key() }} = changed_ranges.station_id
+            and candidate.{{ time_column }} >= changed_ranges.range_start
+            and candidate.{{ time_column }} < changed_ranges.range_end
+        offset 0
+    ) as changed_input
     {%- if split.every_station %}
     where not ({{ range_condition(split.every_station, 'changed_input.' ~ time_column) }})
     {%- endif %}

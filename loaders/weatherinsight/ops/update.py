@@ -150,6 +150,12 @@ class UpdateOutcome:
     phases: dict[str, float] = field(default_factory=dict)
     #: the plain build's dbt artifacts folder (run_results.json), when it ran
     build_target: Path | None = None
+    #: first and last day (UTC) of what this run stored, when it stored anything
+    changed_days: tuple[date, date] | None = None
+
+    def changed(self, first: date, last: date) -> None:
+        known = self.changed_days
+        self.changed_days = (first, last) if known is None else (min(known[0], first), max(known[1], last))
 
     @property
     def exit_code(self) -> int:
@@ -284,7 +290,10 @@ def _update(
     published = _loaded_products(connection)
     products = [p for p in scope.products() if p in published]
     found = data_range(connection, products) if products else None
-    if found is not None:
+    if found is not None and outcome.changed_days is not None and last == fingerprint:
+        # only new data since the last good update: validate the days it changed, not the archive
+        found = (max(found[0], outcome.changed_days[0]), min(found[1], outcome.changed_days[1]))
+    if found is not None and found[0] <= found[1]:
         say(f"validating {', '.join(products)} {found[0]} – {found[1]}")
         checked = validate(connection, products, found[0], found[1] + timedelta(days=1))
         outcome.problems.extend(f"validate: {error}" for error in checked.errors[:20])
@@ -313,6 +322,10 @@ def _load_dwd(
         raise UpdateError(f"DWD unreachable: {error}", EXIT_UNREACHABLE) from error
     # what raw gained: a re-delivered archive stores only its new and changed rows
     outcome.phases["dwd settle"] = result.settle_seconds
+    if result.rows_stored and result.load_info is not None:
+        days = _changed_days(connection, list(result.load_info.loads_ids))
+        if days is not None:
+            outcome.changed(*days)
     outcome.rows_by_source["dwd"] = result.rows_stored
     outcome.rows_loaded += result.rows_stored
     if result.stats.files_failed:
@@ -343,11 +356,30 @@ def _load_openmeteo(
         raise UpdateError(f"Open-Meteo unreachable: {error}", EXIT_UNREACHABLE) from error
     outcome.rows_by_source["openmeteo"] = result.rows
     outcome.rows_loaded += result.rows
+    if result.rows:
+        outcome.changed(start, end)
     if result.failed:
         names = ", ".join(f"{o.api} location {o.location.location_id}" for o in result.failed[:3])
         if len(result.failed) == len(result.outcomes):
             raise UpdateError(f"Open-Meteo unreachable: every location failed ({names})", EXIT_UNREACHABLE)
         outcome.problems.append(f"{len(result.failed)} Open-Meteo location(s) failed ({names})")
+
+
+def _changed_days(connection: db.ConnectionSettings, load_ids: list[str]) -> tuple[date, date] | None:
+    """First and last day (UTC) of the hours the DWD loads ``load_ids`` stored."""
+    conn = db.connect(connection)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "select (min(first_observed_at) at time zone 'UTC')::date,"
+                " (max(last_observed_at) at time zone 'UTC')::date"
+                " from raw_dwd.changed_ranges where _dlt_load_id = any(%s)",
+                (load_ids,),
+            )
+            first, last = cursor.fetchone()
+    finally:
+        conn.close()
+    return (first, last) if first is not None else None
 
 
 def _loaded_products(connection: db.ConnectionSettings) -> set[str]:
