@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,42 @@ def test_bench_smoke_runs_every_section_and_reports_consistent_figures(
         name for (name,) in query(server, "select datname from pg_database where datname like 'weatherinsight_bench%%'")
     ]
     assert leftovers == []
+
+
+@pytest.mark.quick
+def test_bench_scale_mirror_follows_the_real_station_list_and_regenerates_like_dwd(tmp_path: Path) -> None:
+    """`make bench-scale`'s mirror: each chosen station of DWD's real air-temperature list with its
+    real first and last day; a station still reporting gets a recent archive of 500 days, which a
+    simulated day of DWD's regeneration rolls by one day."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import synth_mirror
+
+    from weatherinsight.dwd.settings import HOURLY_PATH, PRODUCTS
+    from weatherinsight.dwd.stations import parse_station_list
+
+    product = PRODUCTS["air_temperature"]
+    listing = REPO / "sample_data" / "dwd_mirror" / HOURLY_PATH / product.folder / "recent"
+    listing = listing / product.station_list_name
+    rows, _ = parse_station_list(listing.read_bytes())
+    mirror = synth_mirror.generate_listed(tmp_path, product.name, listing.read_bytes(), stations=3)
+    spans = {row["station_id"]: row for row in rows}
+    newest = max(row["last_observed_on"] for row in rows)
+    recent = [path for path in mirror.archives if path.name.endswith("_akt.zip")]
+    assert recent and len(recent) < len(mirror.archives)
+    hours = 0
+    for path in mirror.archives:
+        station = int(path.name.split("_")[2])
+        with zipfile.ZipFile(path) as archive:
+            name = next(member for member in archive.namelist() if member.startswith("produkt_"))
+            lines = archive.read(name).decode("latin-1").split("\r\n")[1:-1]
+        first, last = lines[0].split(";")[1].strip(), lines[-1].split(";")[1].strip()
+        hours += len(lines)
+        if path in recent:
+            assert spans[station]["last_observed_on"] >= newest - timedelta(days=7)
+            assert len(lines) == min(500, (newest - spans[station]["first_observed_on"]).days + 1) * 24
+            assert last == f"{newest:%Y%m%d}23"
+        else:
+            assert first == f"{spans[station]['first_observed_on']:%Y%m%d}00"
+    assert hours == mirror.rows and len({int(p.name.split("_")[2]) for p in mirror.archives}) == 3
+    day = synth_mirror.regenerate_recent(tmp_path / HOURLY_PATH, datetime(2026, 1, 2, 8, 30))
+    assert day.archives == len(recent) and day.new_hours == 24 * len(recent)
