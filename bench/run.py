@@ -351,7 +351,7 @@ def synthesise(connection: db.ConnectionSettings, stations: int, years: int) -> 
                 delivery_id bigint, product varchar, station_id integer, release varchar, source_file varchar,
                 file_size bigint, file_last_modified timestamptz, file_created_at timestamptz,
                 first_observed_at timestamptz, last_observed_at timestamptz, row_count bigint,
-                loaded_at timestamptz, _dlt_load_id varchar(64) not null
+                loaded_at timestamptz, _dlt_load_id varchar(64) not null, rows_stored bigint, is_history boolean
             )
             """
         )

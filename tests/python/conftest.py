@@ -127,6 +127,16 @@ class Mirror:
         return [at for path, at in self.request_times if path == "/" + HOURLY_PATH + relative]
 
 
+def archive_hours(path: Path) -> dict[str, tuple[float, ...]]:
+    """An archive's product file read independently of the loader: MESS_DATUM -> the other fields
+    (quality level and measures) as numbers."""
+    with zipfile.ZipFile(path) as archive:
+        name = next(name for name in archive.namelist() if name.startswith("produkt_"))
+        lines = archive.read(name).decode("latin-1").splitlines()[1:]
+    fields = [[field.strip() for field in line.split(";")] for line in lines if line.strip()]
+    return {row[1]: tuple(float(value) for value in row[2:-1]) for row in fields}
+
+
 def republish(mirror: Mirror, archive: str, mess_datum: str, value: str, tmp: Path, field: int = 3) -> None:
     """DWD republishes ``archive`` (a path under the hourly folder) with one field of one hour
     changed: a new delivery, with a new modification time."""

@@ -17,7 +17,7 @@ from weatherinsight.dwd.settings import HOURLY_PATH
 from weatherinsight.dwd.settle import settle
 from weatherinsight.dwd.upgrade import tables_to_upgrade
 
-from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, query
+from conftest import DELIVERIES, SAMPLE_MIRROR, Mirror, archive_hours, query
 
 pytestmark = pytest.mark.quick
 
@@ -156,15 +156,6 @@ def test_historical_archives_outside_the_window_are_not_downloaded(mirror, datab
     load(mirror, database, pipelines_dir, stations="2115", start=date(2024, 6, 1), end=date(2025, 1, 1))
     assert not any("_hist.zip" in path for path in mirror.downloads())
     assert query(database, "select distinct release from raw_dwd.deliveries") == [("recent",)]
-
-
-def archive_hours(path) -> dict[str, tuple[str, ...]]:
-    """An archive's product file read independently of the loader: MESS_DATUM -> the other fields."""
-    with zipfile.ZipFile(path) as archive:
-        name = next(name for name in archive.namelist() if name.startswith("produkt_"))
-        lines = archive.read(name).decode("latin-1").splitlines()[1:]
-    fields = [[field.strip() for field in line.split(";")] for line in lines if line.strip()]
-    return {row[1]: tuple(float(value) for value in row[2:-1]) for row in fields}
 
 
 def test_republished_file_stores_only_what_changed(mirror, database, pipelines_dir) -> None:

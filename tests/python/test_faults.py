@@ -409,7 +409,7 @@ def test_corrupt_input_is_quarantined_by_name_until_its_fix_arrives(
     assert_summary(load(mirror, database, tmp_path / "pipelines"))
     whole_file = kept_out == "all"
     recovery = "quarantined with its reason, named; its fix loads" + (
-        "" if whole_file else " (`delivery_count` counts both versions)"
+        "" if whole_file else " (stores the hour it lacked; the rest it confirms)"
     )
     reliability(
         converged(

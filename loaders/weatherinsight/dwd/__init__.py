@@ -66,7 +66,8 @@ def dwd_hourly(
 
     Without a ``plan`` the source lists the server and keeps the files whose version or window its
     state has not loaded (:func:`weatherinsight.dwd.plan.plan_load`). Resources append
-    (``write_disposition="append"``): every delivery is kept and deduplicated downstream by dbt; the
+    (``write_disposition="append"``): every delivery is recorded, each version of an hour kept once
+    (settling) and ranked downstream by dbt; the
     loader state, not a cursor column, decides what is fetched again. ``file_format`` is that of the
     product rows' load files: ``csv`` for PostgreSQL, ``parquet`` for a lake (dlt's filesystem
     destination; run the pipeline with ``loader_file_format="parquet"`` then). ``staged`` (the
