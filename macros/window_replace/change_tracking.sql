@@ -60,13 +60,13 @@
 
 {#- The version of the change-tracking objects: a new one makes the next run replace the functions. -#}
 {% macro change_tracking_version() -%}
-    {{ return('weatherinsight change tracking 3') }}
+    {{ return('weatherinsight change tracking 4') }}
 {%- endmacro %}
 
 {#- The raw sources whose loads are changes: each source that declares `meta.change_tracking`
     (`deliveries`: its table with one row per changed range -- product, key, first and last hour,
     row count, dlt load id; `key`: the column naming the station or location; `loads`, optional: the
-    table whose load ids are the complete loads, else dlt's `_dlt_loads`), with its schema. -#}
+    table with one row per complete load (`_dlt_load_id`), else dlt's `_dlt_loads`), with its schema. -#}
 {% macro change_tracking_raw_sources() -%}
     {%- set found = {} -%}
     {%- for source_node in graph.sources.values() -%}

@@ -33,8 +33,8 @@
                 return query
                 with
                 {%- if raw.loads %}
-                -- a load counts once its rows are settled: it has rows in `{{ raw.loads }}`
-                loads as (select distinct _dlt_load_id as load_id from {{ raw.schema }}.{{ raw.loads }}),
+                -- a load counts once its rows are settled: it has its row in `{{ raw.loads }}`
+                loads as (select _dlt_load_id as load_id from {{ raw.schema }}.{{ raw.loads }}),
                 {%- else %}
                 loads as (select load_id from {{ raw.schema }}._dlt_loads where status = 0),
                 {%- endif %}

@@ -23,26 +23,8 @@
         from pending
         where not nothing_left
     ),
-    ordered as (
-        select
-            *,
-            max(range_end) over (
-                partition by station_id order by range_start, range_end
-                rows between unbounded preceding and 1 preceding
-            ) as previous_end
-        from parts
-    ),
-    islands as (
-        select
-            *,
-            sum(case when previous_end >= range_start then 0 else 1 end)
-                over (partition by station_id order by range_start, range_end) as island
-        from ordered
-    ),
     merged as (
-        select station_id, min(range_start) as range_start, max(range_end) as range_end
-        from islands
-        group by station_id, island
+        {{ merged_ranges('select * from parts') }}
     ),
     {%- if mode == 'window' %}
     window_ranges as (

@@ -95,3 +95,26 @@
     {%- set grain = settings.get('grain', 'hour') -%}
     {{ return(window_predicate(settings.column, grain, 'date' if grain == 'day' else 'timestamptz')) }}
 {%- endmacro %}
+
+{#- SQL: the ranges `ranges_sql` selects (station_id, range_start, range_end; a null station is
+    every station), overlapping or touching ranges of one station merged into one. -#}
+{% macro merged_ranges(ranges_sql) -%}
+    select station_id, min(range_start) as range_start, max(range_end) as range_end
+    from (
+        select
+            *,
+            sum(case when previous_end >= range_start then 0 else 1 end)
+                over (partition by station_id order by range_start, range_end) as island
+        from (
+            select
+                *,
+                max(range_end) over (
+                    partition by station_id order by range_start, range_end
+                    rows between unbounded preceding and 1 preceding
+                ) as previous_end
+            from ({{ ranges_sql }}) as ranges
+        ) as ordered
+    ) as islands
+    group by station_id, island
+{%- endmacro %}
+

@@ -33,10 +33,13 @@
                 changed.last_observed_at + interval '1 hour' as range_end
             from {{ tracked.schema }}.changed_ranges as changed
             where changed.product = '{{ tracked.name }}'
-                and cast(changed._dlt_load_id as numeric) not in (
-                    select processed.change_id from ops.processed_changes as processed
-                    where processed.input = '{{ tracked.schema }}.{{ tracked.identifier }}'
-                        and processed.range_start is null and processed.stations is null
+                and changed._dlt_load_id in (
+                    select loads._dlt_load_id from {{ tracked.schema }}.{{ tracked.source_meta.change_tracking.loads }} as loads
+                    where cast(loads._dlt_load_id as numeric) not in (
+                        select processed.change_id from ops.processed_changes as processed
+                        where processed.input = '{{ tracked.schema }}.{{ tracked.identifier }}'
+                            and processed.range_start is null and processed.stations is null
+                    )
                 )
         {%- endset -%}
         {{ return(rows_in_ranges(relation, ranges, 'station_id', 'observed_at')) }}
@@ -50,42 +53,35 @@
     {{ return(rows_in_ranges(relation, ranges, window.get('key', 'station_id'), window.column)) }}
 {%- endmacro %}
 
-{#- The node whose changes scope `relation`'s tests: a model with `meta.window` (its recorded
-    changes), or a raw table of a source whose changes are runs of hours (`meta.change_tracking.loads`)
-    -- that table itself, or a staging view over it (its runs, read through the view); none otherwise. -#}
+{#- The node whose changes scope `relation`'s tests, found among the test's parents: a model with
+    `meta.window` (its recorded changes), or a raw table of a source whose changes are runs of hours
+    (`meta.change_tracking.loads`) -- that table itself, or a staging view over it (its runs, read
+    through the view); none otherwise. -#}
 {% macro tracked_node(relation) -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type == 'model' and node.schema == relation.schema
-            and (node.alias or node.name) == relation.identifier -%}
-            {%- if node.config.get('meta', {}).get('window') -%}
+    {%- for parent_id in model.depends_on.nodes -%}
+        {%- set node = graph.nodes.get(parent_id) or graph.sources.get(parent_id) -%}
+        {%- if node and node.schema == relation.schema
+            and (node.identifier if node.resource_type == 'source' else node.alias or node.name) == relation.identifier -%}
+            {%- if node.resource_type == 'source' -%}
+                {{ return(node if has_runs(node) else none) }}
+            {%- elif node.config.get('meta', {}).get('window') -%}
                 {{ return(node) }}
             {%- endif -%}
             {%- set raw = [] -%}
-            {%- for parent in node.depends_on.nodes if parent in graph.sources
-                and graph.sources[parent].name in run_tables() -%}
-                {%- do raw.append(graph.sources[parent]) -%}
+            {%- for source_id in node.depends_on.nodes if source_id in graph.sources and has_runs(graph.sources[source_id]) -%}
+                {%- do raw.append(graph.sources[source_id]) -%}
             {%- endfor -%}
             {{ return(raw[0] if raw | length == 1 and 'observed_at' in node.columns else none) }}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- for node in graph.sources.values() -%}
-        {%- if node.name in run_tables() and node.schema == relation.schema and node.identifier == relation.identifier -%}
-            {{ return(node) }}
         {%- endif -%}
     {%- endfor -%}
     {{ return(none) }}
 {%- endmacro %}
 
-{#- Names of the raw tables whose changes are runs of hours: those with `observed_at` in a source
-    that declares `meta.change_tracking.loads`. -#}
-{% macro run_tables() -%}
-    {%- set names = [] -%}
-    {%- for node in graph.sources.values() -%}
-        {%- if (node.source_meta or {}).get('change_tracking', {}).get('loads') and 'observed_at' in node.columns -%}
-            {%- do names.append(node.name) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(names) }}
+{#- Whether a raw table's changes are runs of hours: it has `observed_at`, in a source that declares
+    `meta.change_tracking.loads`. -#}
+{% macro has_runs(source_node) -%}
+    {{ return(((source_node.source_meta or {}).get('change_tracking') or {}).get('loads') is not none
+        and 'observed_at' in source_node.columns) }}
 {%- endmacro %}
 
 {#- SQL: the rows of `relation` inside the ranges `ranges_sql` selects (station_id, range_start,
@@ -95,29 +91,9 @@
     (
         with
         tested_ranges as ({{ ranges_sql }}),
-        ordered as (
-            select
-                coalesce(station_id, -1) as station_id, range_start, range_end,
-                max(range_end) over (
-                    partition by coalesce(station_id, -1) order by range_start, range_end
-                    rows between unbounded preceding and 1 preceding
-                ) as previous_end
-            from tested_ranges
-        ),
-        islands as (
-            select
-                *,
-                sum(case when previous_end >= range_start then 0 else 1 end)
-                    over (partition by station_id order by range_start, range_end) as island
-            from ordered
-        ),
-        merged as (
-            select station_id, min(range_start) as range_start, max(range_end) as range_end
-            from islands
-            group by station_id, island
-        ),
-        per_station as (select * from merged where station_id <> -1),
-        every_station as (select * from merged where station_id = -1)
+        merged as ({{ merged_ranges('select * from tested_ranges') }}),
+        per_station as (select * from merged where station_id is not null),
+        every_station as (select * from merged where station_id is null)
         -- lateral: one index range scan per range, whatever the planner guesses of the ranges' count
         select tested.*
         from per_station

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 DELIVERIES = "deliveries"
 CHANGED = "changed_ranges"
 CONFIRMED = "confirmed_ranges"
+#: one row per settled load that stored rows: what change tracking lists (not the ranges, which
+#: grow by a row per archive every day)
+SETTLED = "settled_loads"
 #: columns of a raw row that are its identity or its place, not its observation
 NOT_COMPARED = {"station_id", "observed_at", "source_row_number", "delivery_id", "_dlt_load_id"}
 
@@ -88,7 +91,21 @@ create index if not exists {station_index} on {table} (product, station_id, firs
 
 
 def ensure_tables(cursor, schema: str = DATASET_NAME) -> None:
-    """The two range tables and the two columns settling fills on ``deliveries``."""
+    """The range tables, the settled loads and the two columns settling fills on ``deliveries``. Only what is
+    missing is created: ``alter table`` would lock ``deliveries`` against the builds reading it."""
+    cursor.execute(
+        "select count(*) from information_schema.columns where table_schema = %s and table_name = %s"
+        " and column_name in ('rows_stored', 'is_history')",
+        (schema, DELIVERIES),
+    )
+    columns_there = cursor.fetchone()[0] == 2
+    if columns_there and all(db.relation_exists(cursor, schema, table) for table in (CHANGED, CONFIRMED, SETTLED)):
+        return
+    cursor.execute(
+        sql.SQL(
+            "create table if not exists {} (_dlt_load_id text primary key, settled_at timestamptz not null)"
+        ).format(sql.Identifier(schema, SETTLED))
+    )
     for table in (CHANGED, CONFIRMED):
         cursor.execute(
             sql.SQL(RANGES_DDL).format(
@@ -97,9 +114,10 @@ def ensure_tables(cursor, schema: str = DATASET_NAME) -> None:
                 station_index=sql.Identifier(f"{table}__station"),
             )
         )
-    deliveries = sql.Identifier(schema, DELIVERIES)
-    cursor.execute(sql.SQL("alter table {} add column if not exists rows_stored bigint").format(deliveries))
-    cursor.execute(sql.SQL("alter table {} add column if not exists is_history boolean").format(deliveries))
+    if not columns_there:
+        deliveries = sql.Identifier(schema, DELIVERIES)
+        cursor.execute(sql.SQL("alter table {} add column if not exists rows_stored bigint").format(deliveries))
+        cursor.execute(sql.SQL("alter table {} add column if not exists is_history boolean").format(deliveries))
 
 
 def pending_loads(cursor, schema: str = DATASET_NAME) -> list[tuple[str, str]]:
@@ -154,11 +172,58 @@ def _row(columns: list[str], alias: str) -> sql.Composable:
     return sql.SQL("row({})").format(_names(columns, f"{alias}."))
 
 
-#: the order of an archive's versions (newest first), as delivery precedence orders them after
-#: quality level and release
-VERSION_ORDER = (
-    "file_created_at desc nulls last, file_last_modified desc nulls last, cast(_dlt_load_id as numeric) desc"
-)
+#: runs of consecutive hours per delivery, stored or not, from ``{hours}`` (delivery_id, station_id,
+#: is_stored, observed_at), into the temporary table ``runs``
+RUNS_SQL = """
+create temporary table runs on commit drop as
+select delivery_id, station_id, is_stored, min(observed_at) as first_observed_at,
+    max(observed_at) as last_observed_at, count(*) as row_count
+from (
+    select delivery_id, station_id, is_stored, observed_at,
+        observed_at - interval '1 hour' * row_number() over (
+            partition by delivery_id, is_stored order by observed_at
+        ) as island
+    from {hours}
+) as hours
+group by delivery_id, station_id, is_stored, island;
+"""
+
+#: the ``runs`` recorded: stored ones in ``changed_ranges``, the others in ``confirmed_ranges``, and
+#: their loads in ``settled_loads``
+RECORD_RUNS_SQL = """
+insert into {changed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
+select runs.delivery_id, %(product)s, runs.station_id, runs.first_observed_at, runs.last_observed_at, runs.row_count,
+    delivery._dlt_load_id
+from runs inner join {deliveries} as delivery on delivery.delivery_id = runs.delivery_id
+where runs.is_stored order by runs.delivery_id, runs.first_observed_at;
+
+insert into {confirmed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
+select runs.delivery_id, %(product)s, runs.station_id, runs.first_observed_at, runs.last_observed_at, runs.row_count,
+    delivery._dlt_load_id
+from runs inner join {deliveries} as delivery on delivery.delivery_id = runs.delivery_id
+where not runs.is_stored order by runs.delivery_id, runs.first_observed_at;
+
+-- a load that stored nothing changes nothing: it is not listed
+insert into {settled} (_dlt_load_id, settled_at)
+select distinct delivery._dlt_load_id, now()
+from runs inner join {deliveries} as delivery on delivery.delivery_id = runs.delivery_id
+where runs.is_stored
+on conflict do nothing;
+"""
+
+
+def _runs_sql(hours: str, schema: str) -> dict[str, sql.Composable]:
+    """The two shared fragments, ready for a statement's ``{runs}`` and ``{record_runs}``."""
+    return {
+        "runs": sql.SQL(RUNS_SQL).format(hours=sql.Identifier(hours)),
+        "record_runs": sql.SQL(RECORD_RUNS_SQL).format(
+            changed=sql.Identifier(schema, CHANGED),
+            confirmed=sql.Identifier(schema, CONFIRMED),
+            deliveries=sql.Identifier(schema, DELIVERIES),
+            settled=sql.Identifier(schema, SETTLED),
+        ),
+    }
+
 
 SETTLE_SQL = """
 -- the load's deliveries of this product, each with its archive's state before it
@@ -216,30 +281,13 @@ where incoming._dlt_load_id = %(load_id)s;
 insert into {raw} ({stored})
 select {stored} from marked where is_stored;
 
--- its runs of consecutive hours, stored or confirmed
-create temporary table runs on commit drop as
-select delivery_id, station_id, is_stored, min(observed_at) as first_observed_at,
-    max(observed_at) as last_observed_at, count(*) as row_count
-from (
-    select delivery_id, station_id, is_stored, observed_at,
-        observed_at - interval '1 hour' * row_number() over (
-            partition by delivery_id, is_stored order by observed_at
-        ) as island
-    from marked
-) as hours
-group by delivery_id, station_id, is_stored, island;
+{runs}
 
 insert into runs (delivery_id, station_id, is_stored, first_observed_at, last_observed_at, row_count)
 select delivery_id, station_id, true, first_observed_at, last_observed_at, row_count
 from settling where not is_compared;
 
-insert into {changed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
-select delivery_id, %(product)s, station_id, first_observed_at, last_observed_at, row_count, %(load_id)s
-from runs where is_stored order by delivery_id, first_observed_at;
-
-insert into {confirmed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
-select delivery_id, %(product)s, station_id, first_observed_at, last_observed_at, row_count, %(load_id)s
-from runs where not is_stored order by delivery_id, first_observed_at;
+{record_runs}
 
 update {deliveries} as delivery
 set rows_stored = coalesce(counted.rows_stored, 0), is_history = settling.is_history
@@ -267,8 +315,7 @@ def _settle_load(cursor, schema: str, product: str, load_id: str, last: bool) ->
             deliveries=sql.Identifier(schema, DELIVERIES),
             raw=sql.Identifier(schema, product),
             incoming=sql.Identifier(schema, incoming_table(product)),
-            changed=sql.Identifier(schema, CHANGED),
-            confirmed=sql.Identifier(schema, CONFIRMED),
+            **_runs_sql("marked", schema),
             raw_compared=_names(compared, "raw."),
             incoming_row=_row(compared, "incoming"),
             previous_row=_row(compared, "previous"),
@@ -302,7 +349,7 @@ UPGRADE_SQL = """
 -- every stored row with the row of its archive's version before it (versions in delivery order)
 create temporary table versions on commit drop as
 select raw.ctid as row_ctid, raw.delivery_id, raw.station_id, raw.observed_at,
-    {raw_row} is not distinct from lag({raw_row}) over archive_hour as is_repeat
+    {raw_row} is distinct from lag({raw_row}) over archive_hour as is_stored
 from {raw} as raw
 inner join {deliveries} as delivery on delivery.delivery_id = raw.delivery_id
 where delivery.rows_stored is null and delivery._dlt_load_id <> all(cast(%(waiting)s as text[]))
@@ -312,31 +359,11 @@ window archive_hour as (
         cast(delivery._dlt_load_id as numeric)
 );
 
-create temporary table runs on commit drop as
-select delivery_id, station_id, not is_repeat as is_stored, min(observed_at) as first_observed_at,
-    max(observed_at) as last_observed_at, count(*) as row_count
-from (
-    select delivery_id, station_id, is_repeat, observed_at,
-        observed_at - interval '1 hour' * row_number() over (
-            partition by delivery_id, is_repeat order by observed_at
-        ) as island
-    from versions
-) as hours
-group by delivery_id, station_id, is_repeat, island;
+{runs}
 
-insert into {changed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
-select runs.delivery_id, %(product)s, runs.station_id, runs.first_observed_at, runs.last_observed_at, runs.row_count,
-    delivery._dlt_load_id
-from runs inner join {deliveries} as delivery on delivery.delivery_id = runs.delivery_id
-where runs.is_stored;
+{record_runs}
 
-insert into {confirmed} (delivery_id, product, station_id, first_observed_at, last_observed_at, row_count, _dlt_load_id)
-select runs.delivery_id, %(product)s, runs.station_id, runs.first_observed_at, runs.last_observed_at, runs.row_count,
-    delivery._dlt_load_id
-from runs inner join {deliveries} as delivery on delivery.delivery_id = runs.delivery_id
-where not runs.is_stored;
-
-delete from {raw} as raw using versions where raw.ctid = versions.row_ctid and versions.is_repeat;
+delete from {raw} as raw using versions where raw.ctid = versions.row_ctid and not versions.is_stored;
 
 update {deliveries} as delivery
 set rows_stored = coalesce((
@@ -362,8 +389,7 @@ def drop_stored_duplicates(
         sql.SQL(UPGRADE_SQL).format(
             deliveries=sql.Identifier(schema, DELIVERIES),
             raw=sql.Identifier(schema, product),
-            changed=sql.Identifier(schema, CHANGED),
-            confirmed=sql.Identifier(schema, CONFIRMED),
+            **_runs_sql("versions", schema),
             raw_row=_row(compared, "raw"),
         ),
         {"product": product, "waiting": list(waiting)},

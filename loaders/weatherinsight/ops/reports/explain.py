@@ -179,21 +179,8 @@ def _deliveries(cursor, product: str, mart: Mart, station: int, start: datetime,
         ),
         {"station": station, "start": start, "end": end, "product": product},
     )
-    return [
-        {
-            "source_file": row["source_file"],
-            "release": row["release"],
-            "version_stamp": _stamp(row["file_last_modified"]),
-            "quality_level": row["quality_level"],
-            "delivery_id": row["delivery_id"],
-            "load_id": row["load_id"],
-            "raw_hours": row["raw_hours"],
-            "winning_hours": row["winning_hours"],
-            "winning_hours_without_value": row["winning_hours_without_value"],
-            "lost_hours": row["lost_hours"],
-        }
-        for row in cursor.fetchall()
-    ]
+    counts = ("raw_hours", "winning_hours", "winning_hours_without_value", "lost_hours")
+    return [_delivery(row, "quality_level", "delivery_id", "load_id", *counts) for row in cursor.fetchall()]
 
 
 CONFIRMED_SQL = """
@@ -222,17 +209,13 @@ def _confirmed(cursor, product: str, station: int, start: datetime, end: datetim
         ),
         {"station": station, "start": start, "end": end, "product": product},
     )
-    return [
-        {
-            "source_file": row["source_file"],
-            "release": row["release"],
-            "version_stamp": _stamp(row["file_last_modified"]),
-            "delivery_id": row["delivery_id"],
-            "load_id": row["load_id"],
-            "confirmed_hours": row["confirmed_hours"],
-        }
-        for row in cursor.fetchall()
-    ]
+    return [_delivery(row, "delivery_id", "load_id", "confirmed_hours") for row in cursor.fetchall()]
+
+
+def _delivery(row: dict, *columns: str) -> dict:
+    """A delivery as explain shows it: its file, release and version stamp, then ``columns``."""
+    found = {"source_file": row["source_file"], "release": row["release"]}
+    return {**found, "version_stamp": _stamp(row["file_last_modified"]), **{column: row[column] for column in columns}}
 
 
 def _stamp(moment: datetime | None) -> str | None:

@@ -15,6 +15,7 @@ from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
 from weatherinsight.ops.backfill.ledger import Ledger
 from weatherinsight.ops.backfill.sources import product_source
 from weatherinsight.ops.backfill.states import window_facts
+from weatherinsight.ops.dbt import backfill_target, run_dbt
 from weatherinsight.ops.reports.status import Coverage, coverage, quarter_label, station_spans
 from weatherinsight.windows import Window
 
@@ -134,8 +135,6 @@ def deep_tests(connection: db.ConnectionSettings) -> list[str]:
     """Every data test over whole tables (``dbt test``: the weekly check; ``dbt build`` and ``update``
     test the rows they changed). Returns the tests that failed or errored; raises RuntimeError when
     dbt could not run."""
-    from weatherinsight.ops.dbt import backfill_target, run_dbt
-
     target = backfill_target(connection.database, "validate-deep")
     result = run_dbt(connection, ["test", "--exclude", "test_type:unit"], target)
     if result.returncode == 2:
