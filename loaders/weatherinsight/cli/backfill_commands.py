@@ -116,8 +116,7 @@ def _show_plan(request: Request) -> None:
 def _print_request_budget(connection: db.ConnectionSettings, request: Request) -> None:
     """What the Open-Meteo products of ``request`` still cost at the provider, and how long its limits
     hold the requests back."""
-    from weatherinsight.openmeteo.limiter import CallLimiter
-    from weatherinsight.openmeteo.service import request_budget
+    from weatherinsight.openmeteo.service import budget_used, make_limiter, request_budget
     from weatherinsight.openmeteo.settings import DEFAULT_RATE_LIMIT
     from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS
 
@@ -125,12 +124,13 @@ def _print_request_budget(connection: db.ConnectionSettings, request: Request) -
     if not apis or not request.load:
         return
     plan = request_budget(connection, apis, request.locations, request.start, request.end)
-    held = CallLimiter(DEFAULT_RATE_LIMIT).wait_seconds(plan.weighted_calls)
+    budget = budget_used(connection)
+    held = make_limiter(DEFAULT_RATE_LIMIT).wait_seconds(plan.weighted_calls, budget.used)
     locations = len({outcome.location.location_id for outcome in plan.outcomes.values()})
     report.print(
         f"Open-Meteo: {len(plan.batches):,} requests for {locations} locations still to fetch "
         f"({plan.weighted_calls:,.1f} weighted calls: held back {held / 60:.1f} min by the provider's limits at "
-        f"{DEFAULT_RATE_LIMIT} calls a minute, plus the time the requests take)"
+        f"{DEFAULT_RATE_LIMIT} calls a minute, plus the time the requests take); {budget.describe()}"
     )
 
 

@@ -357,16 +357,18 @@ def load_openmeteo_command(
     finally:
         if started:
             bar.stop()
-    from weatherinsight.openmeteo.limiter import CallLimiter
+    from weatherinsight.openmeteo.service import budget_used, make_limiter
 
     plan = result.plan
-    held = CallLimiter(rate_limit).wait_seconds(plan.weighted_calls)
+    budget = budget_used(connection, rate_limit) if dry_run else None
+    held = make_limiter(rate_limit).wait_seconds(plan.weighted_calls, budget.used if budget else None)
     click.echo(
         f"{len(plan.batches):,} requests to send ({plan.weighted_calls:,.1f} weighted calls: held back "
         f"{held / 60:.1f} min by the limits at {rate_limit} calls a minute, plus the time the requests take); "
         f"{plan.already_loaded:,} batches already loaded"
     )
     if dry_run:
+        click.echo(budget.describe())
         return
     if reset_failed and not result.outcomes:
         click.echo("no location failed in its last load: nothing to retry")

@@ -15,9 +15,11 @@ import pyarrow as pa
 
 from weatherinsight.openmeteo.client import Answer
 from weatherinsight.openmeteo.schemas import (
+    ATTEMPTS_SCHEMA,
     CHECKPOINTS_SCHEMA,
     QUARANTINE_SCHEMA,
     REQUESTS_SCHEMA,
+    attempt_rows,
     quarantine_row,
     request_row,
     rows_table,
@@ -29,9 +31,10 @@ __all__ = ["openmeteo_chunk"]
 
 @dlt.source(name=PIPELINE_NAME, max_table_nesting=0)
 def openmeteo_chunk(answers: Sequence[Answer], checkpoints: Sequence[dict]) -> list:
-    """One committed chunk: the answers' rows, requests and quarantined payloads, and a checkpoint
-    per location it touched (all in one dlt load, so they land together or not at all). Every table
-    is yielded, empty or not, so all exist after the first load (dbt's sources must resolve)."""
+    """One committed chunk: the answers' rows, requests and quarantined payloads, every HTTP attempt
+    (failed ones too: the provider counts them), and a checkpoint per location it touched (all in
+    one dlt load, so they land together or not at all). Every table is yielded, empty or not, so
+    all exist after the first load (dbt's sources must resolve)."""
     loaded = [answer for answer in answers if answer.blocks]
     tables = {
         APIS[api].product: rows_table(api, [answer for answer in loaded if answer.batch.api == api]) for api in APIS
@@ -39,6 +42,9 @@ def openmeteo_chunk(answers: Sequence[Answer], checkpoints: Sequence[dict]) -> l
     tables["requests"] = pa.Table.from_pylist([request_row(answer) for answer in loaded], schema=REQUESTS_SCHEMA)
     tables["quarantine"] = pa.Table.from_pylist(
         [quarantine_row(answer) for answer in answers if answer.reason is not None], schema=QUARANTINE_SCHEMA
+    )
+    tables["attempts"] = pa.Table.from_pylist(
+        [row for answer in answers for row in attempt_rows(answer)], schema=ATTEMPTS_SCHEMA
     )
     tables["checkpoints"] = pa.Table.from_pylist(list(checkpoints), schema=CHECKPOINTS_SCHEMA)
     return [dlt.resource([table], name=name, write_disposition="append") for name, table in tables.items()]

@@ -44,11 +44,20 @@ class Retryable(requests.RequestException):
 
 
 @dataclass
+class Attempt:
+    """One HTTP request as the provider counts it: sent, and how it ended."""
+
+    sent_at: datetime
+    outcome: str = "no answer"  # "HTTP 200", "HTTP 500", or the error that ended it ("ReadTimeout")
+
+
+@dataclass
 class Answer:
     batch: Batch
     url: str
     fetched_at: datetime
     attempts: int
+    tries: list[Attempt] = field(default_factory=list)  # every attempt, failed ones included
     text: str | None = None  # the payload (kept in quarantine when malformed)
     blocks: list[Block] = field(default_factory=list)
     reason: str | None = None  # why it was quarantined
@@ -99,8 +108,15 @@ class Fetcher:
             self.sent += 1
             answer.attempts += 1
             answer.fetched_at = datetime.now(timezone.utc)
-            response = self.session.get(url, timeout=self.timeout)
-            response.content  # noqa: B018 - read the whole body here, so a cut body is retried
+            tried = Attempt(answer.fetched_at)
+            answer.tries.append(tried)
+            try:
+                response = self.session.get(url, timeout=self.timeout)
+                response.content  # noqa: B018 - read the whole body here, so a cut body is retried
+            except requests.RequestException as error:
+                tried.outcome = type(error).__name__
+                raise
+            tried.outcome = f"HTTP {response.status_code}"
             if response.status_code == 429 or response.status_code >= 500:
                 raise Retryable(f"HTTP {response.status_code}", _retry_after(response))
             return response

@@ -94,6 +94,24 @@ def quarantine_row(answer: Answer) -> dict:
     }
 
 
+def attempt_rows(answer: Answer) -> list[dict]:
+    """One row per HTTP attempt of ``answer`` (failed ones too): what the provider counts against
+    the minute, hour and day limits, so the next run's limiter starts from it."""
+    batch = answer.batch
+    return [
+        {
+            "request_id": answer.request_id,
+            "api": batch.api,
+            "location_id": batch.location.location_id,
+            "attempt": number,
+            "sent_at": tried.sent_at,
+            "weighted_calls": batch.weight,
+            "outcome": tried.outcome,
+        }
+        for number, tried in enumerate(answer.tries, start=1)
+    ]
+
+
 def checkpoint_row(outcome: LocationOutcome, run_id: str) -> dict:
     return {
         "api": outcome.api,
@@ -159,6 +177,17 @@ QUARANTINE_SCHEMA = _schema(
     weighted_calls="double",
     reason="text",
     payload="text?",
+)
+
+
+ATTEMPTS_SCHEMA = _schema(
+    request_id="text",
+    api="text",
+    location_id="bigint",
+    attempt="bigint",
+    sent_at="timestamptz",
+    weighted_calls="double",
+    outcome="text",
 )
 
 

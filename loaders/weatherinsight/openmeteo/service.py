@@ -26,7 +26,7 @@ import requests
 from weatherinsight import db
 from weatherinsight.openmeteo import openmeteo_chunk
 from weatherinsight.openmeteo.client import Answer, Fetcher
-from weatherinsight.openmeteo.limiter import CallLimiter
+from weatherinsight.openmeteo.limiter import WINDOWS, CallLimiter
 from weatherinsight.openmeteo.plan import (
     DEFAULT_BATCH_DAYS,
     Batch,
@@ -189,7 +189,7 @@ def load_openmeteo(
         if dry_run or not plan.batches:
             result.seconds = time.perf_counter() - started
             return result
-        limiter = CallLimiter(rate_limit, source_config("limit_window_scale", 1.0, PIPELINE_NAME))
+        limiter = make_limiter(rate_limit)
         limiter.remember(past_calls(connection))
         fetcher = Fetcher(session or requests.Session(), base_urls(base_url), limiter)
         # each API's first request before anything is drawn or written: a server that is not
@@ -207,26 +207,83 @@ def load_openmeteo(
     return result
 
 
-def past_calls(connection: db.ConnectionSettings) -> list[tuple[float, float]]:
-    """(seconds ago, weighted calls) of the answers the warehouse kept from the last day: the
-    provider's day and hour limits count them too."""
+def make_limiter(rate_limit: int = DEFAULT_RATE_LIMIT) -> CallLimiter:
+    """The limiter of a load at ``rate_limit`` calls a minute, with the plan's hour and day limits
+    (``[sources.openmeteo_hourly] calls_per_hour`` / ``calls_per_day``; the free plan's unless set)."""
+    given = {window: source_config(f"calls_per_{window}", 0, PIPELINE_NAME) for window in ("hour", "day")}
+    return CallLimiter(
+        rate_limit,
+        source_config("limit_window_scale", 1.0, PIPELINE_NAME),
+        given["hour"] or None,
+        given["day"] or None,
+    )
+
+
+def past_calls(connection: db.ConnectionSettings, seconds: float = 86_400) -> list[tuple[float, float]]:
+    """(seconds ago, weighted calls) of every attempt the warehouse recorded in the last ``seconds``
+    (a day), oldest first: the provider's limits count failed attempts too. Answers loaded before
+    attempts were recorded count from ``requests`` (times their attempts) and ``quarantine``."""
     with db.connect(connection) as conn, conn.cursor() as cursor:
-        parts = [
-            f"select fetched_at, weighted_calls from {DATASET_NAME}.{table}"
-            for table in ("requests", "quarantine")
-            if db.relation_exists(cursor, DATASET_NAME, table)
-        ]
+        tables = ("attempts", "requests", "quarantine")
+        has = {table: db.relation_exists(cursor, DATASET_NAME, table) for table in tables}
+        recorded = f"select request_id from {DATASET_NAME}.attempts" if has["attempts"] else "select null where false"
+        parts = []
+        if has["attempts"]:
+            parts.append(f"select sent_at as at, weighted_calls as weight from {DATASET_NAME}.attempts")
+        if has["requests"]:
+            parts.append(
+                f"select fetched_at, weighted_calls * attempts from {DATASET_NAME}.requests"
+                f" where request_id not in ({recorded})"
+            )
+        if has["quarantine"]:
+            parts.append(
+                f"select fetched_at, weighted_calls from {DATASET_NAME}.quarantine where request_id not in ({recorded})"
+            )
         if not parts:
             return []
         cursor.execute(
             f"""
-            select extract(epoch from now() - fetched_at), weighted_calls
+            select extract(epoch from now() - at), weight
             from ({" union all ".join(parts)}) as calls
-            where fetched_at > now() - interval '1 day'
-            order by fetched_at
-            """
+            where at > now() - make_interval(secs => %s)
+            order by at
+            """,
+            (seconds,),
         )
         return [(float(ago), float(weight)) for ago, weight in cursor.fetchall()]
+
+
+@dataclass
+class Budget:
+    """The provider's limits and how much of each window the recorded attempts already used."""
+
+    limits: dict[str, int]
+    used: dict[str, float]
+    failed_today: int  # attempts of the last day without an answer the warehouse kept
+
+    def describe(self) -> str:
+        parts = [f"{self.used[name]:,.1f} of {limit:,} calls in the last {name}" for name, limit in self.limits.items()]
+        failed = f" ({self.failed_today:,} failed attempts among them)"
+        return "provider budget used: " + ", ".join(reversed(parts)) + failed
+
+
+def budget_used(connection: db.ConnectionSettings, rate_limit: int = DEFAULT_RATE_LIMIT) -> Budget:
+    """How much of the provider's minute, hour and day the recorded attempts used (read only)."""
+    limiter = make_limiter(rate_limit)
+    scale = source_config("limit_window_scale", 1.0, PIPELINE_NAME)
+    past = past_calls(connection)
+    used = {
+        window: sum(weight for ago, weight in past if ago < WINDOWS[window] * 60 * scale) for window in limiter.limits
+    }
+    failed = 0
+    with db.connect(connection) as conn, conn.cursor() as cursor:
+        if db.relation_exists(cursor, DATASET_NAME, "attempts"):
+            cursor.execute(
+                f"select count(*) from {DATASET_NAME}.attempts"
+                " where sent_at > now() - interval '1 day' and outcome <> 'HTTP 200'"
+            )
+            failed = cursor.fetchone()[0]
+    return Budget(limiter.limits, used, failed)
 
 
 def request_budget(
