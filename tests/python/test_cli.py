@@ -45,6 +45,8 @@ USAGE_ERRORS = [
     (["status", "--stations", "1; drop table x"], "invalid station id '1; drop table x'"),
     (["status", "--start", "2022-01-01", "--end", "2021-01-01"], "--end 2021-01-01 is not after --start 2022-01-01"),
     (["validate", "--products", "nope"], "unknown product 'nope'"),
+    (["status", "--by-day", "--station", "44", "--location", "2"], "--by-day goes with one --station or one"),
+    (["status", "--by-day", "--location", "2", "--products", "wind"], "--products names no product of a location"),
     (["backfill", "plan", "--start", "2021-01-01", "--end", "2022-01-01", "--products", "nope"], "unknown product"),
     (["backfill", "plan", "--start", "2021-01-01", "--end", "2022-01-01", "--by", "week"], "Invalid value for '--by'"),
     (["backfill", "plan", "--start", "2021-01-01", "--end", "2021-01-01"], "--end 2021-01-01 is not after --start"),

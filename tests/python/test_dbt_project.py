@@ -113,6 +113,13 @@ def test_make_demo_twice_loads_nothing_the_second_time_and_the_marts_stay_identi
         # and with nothing new, the second run's `dbt build` wrote no row in any incremental model
         # (not the same rows again): 15 DWD models and 6 Open-Meteo ones
         assert sorted(incremental_results(root / "target").values()) == ["INSERT 0 0"] * 21
+        # `validate` without flags checks every source: the demo's locations as well as its stations
+        wide = {**env, "COLUMNS": "250"}
+        validated = subprocess.run([str(VENV_BIN / "weatherinsight"), "validate"], cwd=root, env=wide,
+                                   capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert validated.returncode == 0, validated.stdout[-3000:] + validated.stderr[-3000:]
+        for product in ("air_temperature", "location_weather", "air_quality"):
+            assert re.search(rf"│ {product}\s+│\s+[1-9][\d,]* │", validated.stdout), (product, validated.stdout)
 
         # Helgoland's wind in Q3 2023 comes from the historical file and the recent one (higher QN wins)
         raw_hours = query(

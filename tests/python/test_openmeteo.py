@@ -24,7 +24,7 @@ from weatherinsight.openmeteo.payload import PayloadError, parse_answer
 from weatherinsight.openmeteo.settings import VARIABLES, Location
 from weatherinsight.openmeteo.standin import StandIn, generated_value
 
-from conftest import REPO, VENV_BIN, FaultRecord, cli_env, dbt_ok, query, run_cli, table_checksum
+from conftest import REPO, VENV_BIN, FaultRecord, cli_env, dbt_ok, execute, query, run_cli, table_checksum
 
 FIXTURES = REPO / "tests" / "fixtures" / "openmeteo"
 #: quick retries, a short read timeout: fault tests do not wait for production backoff
@@ -265,6 +265,49 @@ def test_the_rate_limit_is_respected_as_the_provider_counts(database, standin: S
     # answers' own time (well under a second each on a local stand-in)
     gap = standin.calls[5].at - standin.calls[3].at
     assert gap - 2.0 <= held <= gap + 0.05, (held, gap)
+
+
+#: the provider's minute counted as 5 ms, so its hour is 0.3 s and its day 7.2 s
+TINY_WINDOWS = {"minute": 0.005, "hour": 0.3, "day": 7.2}
+
+
+@pytest.mark.faults
+def test_failed_attempts_count_against_the_providers_limits_across_two_runs(
+    database, standin: StandIn, tmp_path: Path
+) -> None:
+    """The provider counts every attempt, the failed ones too. A plan of 4 calls a minute, 6 an hour
+    and 8 a day, the provider's windows scaled down (its day: 7.2 s): the first load's four one-day
+    requests meet two HTTP 500s and send six attempts; the second load is primed from the recorded
+    attempts, so it sends two at once and holds the other two until the first run's calls leave the
+    day. Across both runs the stand-in never sees more than a window's limit, every hour lands once."""
+    limits = {
+        "SOURCES__OPENMETEO_HOURLY__LIMIT_WINDOW_SCALE": str(TINY_WINDOWS["minute"] / 60),
+        "SOURCES__OPENMETEO_HOURLY__CALLS_PER_HOUR": "6",
+        "SOURCES__OPENMETEO_HOURLY__CALLS_PER_DAY": "8",
+    }
+    arguments = ("--api", "weather", "--locations", "1", "--batch-days", "1", "--rate-limit", "4")
+    for day in ("2024-03-02", "2024-03-04"):
+        standin.inject("500", when=lambda params, day=day: params["start_date"] == day)
+    load_ok(database, standin, tmp_path, *arguments, "--start", "2024-03-01", "--end", "2024-03-05", **limits)
+    assert len(standin.calls) == 6
+    recorded = query(database, "select outcome, count(*) from raw_openmeteo.attempts group by 1 order by 1")
+    assert recorded == [("HTTP 200", 4), ("HTTP 500", 2)]
+    planned = load_ok(database, standin, tmp_path, *arguments, "--start", "2024-03-05", "--end", "2024-03-09",
+                      "--dry-run", **limits)  # fmt: skip
+    assert "of 8 calls in the last day" in planned and "(2 failed attempts among them)" in planned
+    load_ok(database, standin, tmp_path, *arguments, "--start", "2024-03-05", "--end", "2024-03-09", **limits)
+    assert len(standin.calls) == 10
+    for window, seconds in TINY_WINDOWS.items():
+        assert standin.max_calls_within(seconds) <= {"minute": 4, "hour": 6, "day": 8}[window], window
+    # the second run's third call waited until the first run's first call had left the day
+    assert standin.calls[8].at - standin.calls[0].at >= TINY_WINDOWS["day"] - 0.05
+    assert raw_hours(database) == (8 * 24, 8 * 24)
+    assert query(database, "select count(*) from raw_openmeteo.attempts") == [(10,)]
+    # a warehouse loaded before attempts were recorded: its answers count (times their attempts)
+    execute(database, "drop table raw_openmeteo.attempts")
+    legacy = load_ok(database, standin, tmp_path, *arguments, "--start", "2024-03-09", "--end", "2024-03-10",
+                     "--dry-run", **limits)  # fmt: skip
+    assert "calls in the last day" in legacy and "(0 failed attempts among them)" in legacy
 
 
 @pytest.mark.faults
@@ -563,6 +606,66 @@ def test_plain_and_windowed_builds_equal_a_full_refresh_and_the_later_fetch_wins
     incremental = {table: table_checksum(database, table) for table in LOCATION_MARTS}
     dbt_ok(database, target, "build", "--select", "marts.locations", "--full-refresh")
     assert {table: table_checksum(database, table) for table in LOCATION_MARTS} == incremental
+    explain_and_gaps_add_up(database, recent[0])
+
+
+def explain_and_gaps_add_up(database, refetched: date) -> None:
+    """`explain --location` and `status --by-day --location` on a location whose last days were
+    fetched twice: per request the hours it delivered are its raw rows in the quarter, the later
+    fetch wins every hour, the winners add up to observation_count; each day's gaps are where raw
+    says (days between loads: at the source; an hour deleted from the fact: in the warehouse)."""
+    env = cli_env(database)
+    year, quarter = refetched.year, (refetched.month - 1) // 3 + 1
+    start = datetime(year, 3 * quarter - 2, 1, tzinfo=timezone.utc)
+    end = datetime(year + (quarter == 4), 3 * quarter % 12 + 1, 1, tzinfo=timezone.utc)
+    explained = run_cli("explain", "quarterly_location_weather_features", "--location", "1", "--year", str(year),
+                        "--quarter", str(quarter), "--json", env=env)  # fmt: skip
+    assert explained.returncode == 0, explained.stderr
+    found = json.loads(explained.stdout)
+    raw = query(
+        database,
+        "select request_id, count(*), max(fetched_at) from raw_openmeteo.location_weather"
+        " where location_id = 1 and observed_at >= %s and observed_at < %s group by 1 order by 3",
+        (start, end),
+    )
+    assert [(item["request_id"], item["delivered_hours"]) for item in found["requests"]] == [row[:2] for row in raw]
+    assert len(raw) == 2 and all(item["provisional"] for item in found["requests"])
+    assert [(item["winning_hours"], item["lost_hours"]) for item in found["requests"]] == [(0, 168), (168, 0)]
+    published = query(
+        database,
+        "select count(temperature_c) from marts.fct_hourly_location_weather"
+        " where location_id = 1 and observed_at >= %s and observed_at < %s",
+        (start, end),
+    )[0][0]
+    assert sum(item["winning_hours"] for item in found["requests"]) == found["observation_count"] == published == 168
+    assert found["missing_hours"] == found["expected_hours"] - 168 and found["quarantined_answers"]["answers"] == 0
+    assert found["published_by"]["kind"] == "dbt build"
+    final = json.loads(run_cli("explain", "location_weather", "--location", "1", "--year", "2024", "--quarter", "1",
+                               "--json", env=env).stdout)  # fmt: skip
+    assert not any(item["provisional"] for item in final["requests"])
+    assert sum(item["winning_hours"] for item in final["requests"]) == final["observation_count"] == 91 * 24
+    wrong = run_cli("explain", "location_weather", "--station", "1", "--year", "2024", "--quarter", "1", env=env)
+    assert wrong.returncode == 2 and "give --location" in wrong.stderr
+
+    hour = datetime(refetched.year, refetched.month, refetched.day, 5, tzinfo=timezone.utc)
+    deleted = f"delete from marts.fct_hourly_location_weather where location_id = 1 and observed_at = '{hour}'"
+    assert execute(database, deleted) == 1
+    first = refetched - timedelta(days=2)
+    days = run_cli("status", "--by-day", "--location", "1", "--start", first.isoformat(),
+                   "--end", (refetched + timedelta(days=1)).isoformat(), env=env)  # fmt: skip
+    assert days.returncode == 0, days.stderr
+    held = query(
+        database,
+        "select count(distinct observed_at) from raw_openmeteo.location_weather"
+        " where location_id = 1 and observed_at >= %s and observed_at < %s",
+        (datetime(first.year, first.month, first.day, tzinfo=timezone.utc),
+         datetime(refetched.year, refetched.month, refetched.day, 0, tzinfo=timezone.utc) + timedelta(days=1)),
+    )[0][0]  # fmt: skip
+    assert held == 24
+    assert f"{first} location_weather: missing at the source 00-23 (UTC hours)" in days.stdout
+    assert f"{refetched} location_weather: missing in the warehouse 05 (UTC hours)" in days.stdout
+    assert f"{3 * 24 - held:,} hours missing at the source, 1 in the warehouse" in days.stdout
+    assert "air_quality" not in days.stdout  # its answers end in April 2024: no hour of these days expected
 
 
 @pytest.mark.quick
@@ -571,7 +674,13 @@ def test_the_sources_yaml_declares_the_raw_tables_the_loader_writes() -> None:
     tables: its columns and types must be those the loader writes, or models would change shape."""
     import yaml
 
-    from weatherinsight.openmeteo.schemas import CHECKPOINTS_SCHEMA, QUARANTINE_SCHEMA, REQUESTS_SCHEMA, rows_table
+    from weatherinsight.openmeteo.schemas import (
+        ATTEMPTS_SCHEMA,
+        CHECKPOINTS_SCHEMA,
+        QUARANTINE_SCHEMA,
+        REQUESTS_SCHEMA,
+        rows_table,
+    )
 
     types = {"string": "text", "int64": "bigint", "double": "double precision", "timestamp[us, tz=UTC]": "timestamptz"}
     written = {
@@ -579,6 +688,7 @@ def test_the_sources_yaml_declares_the_raw_tables_the_loader_writes() -> None:
         "air_quality": rows_table("air_quality", []).schema,
         "requests": REQUESTS_SCHEMA,
         "quarantine": QUARANTINE_SCHEMA,
+        "attempts": ATTEMPTS_SCHEMA,
         "checkpoints": CHECKPOINTS_SCHEMA,
     }
     document = yaml.safe_load((REPO / "models" / "staging" / "openmeteo" / "_openmeteo__sources.yml").read_text())
@@ -639,6 +749,14 @@ def test_a_location_that_keeps_failing_does_not_stop_the_others_and_reset_failed
         "order by updated_at desc limit 1",
     )
     assert status == "failed" and error.startswith("HTTP 500 after 5 attempts")
+    # the five failed attempts are recorded, and doctor names the location and the budget they used
+    failed = "select count(*) from raw_openmeteo.attempts where location_id = 2 and outcome = 'HTTP 500'"
+    assert query(database, failed) == [(5,)]
+    env = cli_env(database, WEATHERINSIGHT_PIPELINES_DIR=str(tmp_path / "pipelines"), COLUMNS="250")
+    doctor = run_cli("doctor", env=env)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert re.search(r"Open-Meteo locations\s*│\s*warn\s*│\s*1 failed in their last load \(weather 2\)", doctor.stdout)
+    assert "(5 failed attempts among them)" in doctor.stdout and "dlt packages (openmeteo_hourly)" in doctor.stdout
     standin.faults.clear()
     calls_before = len(standin.calls)
     out = load_ok(database, standin, tmp_path, *arguments, "--reset-failed")
@@ -673,17 +791,23 @@ def test_a_backfill_of_open_meteo_products_plans_builds_publishes_and_repairs(
     dbt_ok(database, tmp_path / "target", "build", "--select", "marts.locations", "--full-refresh")
     assert {table: table_checksum(database, table) for table in LOCATION_MARTS} == published
 
-    deleted = query(
+    deleted = execute(
         database,
-        "delete from marts.quarterly_air_quality_features where location_id = 1 and year = 2024 and quarter = 2"
-        " returning location_id",
+        "delete from marts.quarterly_air_quality_features where location_id = 1 and year = 2024 and quarter = 2",
     )
-    assert deleted == [(1,)]
+    assert deleted == 1
     status = run_cli("status", "--products", "air_quality", "--locations", "1", "--by-station", env=env)
-    assert status.returncode == 0 and "partial" in status.stdout
+    assert re.search(r"air_quality\s*│\s*2024-Q2\s*│\s*1\s*│\s*partial", status.stdout), status.stdout
+    # without flags, status and validate cover every source: the location products too
+    status = run_cli("status", env=env)
+    assert re.search(r"air_quality\s*│\s*2024-Q2\s*│\s*all\s*│\s*partial", status.stdout), status.stdout
+    assert "location_weather" in status.stdout and "air_temperature" in status.stdout
+    invalid = run_cli("validate", env=env)
+    assert invalid.returncode == 1 and "problem: air_quality 2024-Q2: partial" in invalid.stdout, invalid.stdout
     repaired = run_cli("backfill", "run", "--products", "air_quality", *window, env=env)
     assert repaired.returncode == 0, repaired.stderr
     assert len(standin.calls) == 52  # nothing fetched again
     assert {table: table_checksum(database, table) for table in LOCATION_MARTS} == published
-    validated = run_cli("validate", "--products", "air_quality,location_weather", env=env)
+    validated = run_cli("validate", env=env)
     assert validated.returncode == 0, validated.stdout[-2000:]
+    assert re.search(r"air_quality\s*│\s*8,736\s*│\s*8,736", validated.stdout), validated.stdout

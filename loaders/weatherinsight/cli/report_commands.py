@@ -12,12 +12,24 @@ from rich.table import Table
 from weatherinsight import db
 from weatherinsight.cli.common import ISO_DATE, report, user_errors
 from weatherinsight.dwd.service import parse_stations
-from weatherinsight.ops.backfill.request import BackfillRequestError, parse_any_products, parse_location_ids
+from weatherinsight.ops.backfill.request import (
+    BackfillRequestError,
+    parse_any_products,
+    parse_location_ids,
+    report_products,
+)
 from weatherinsight.ops.reports import doctor, status, validate
 
 
-def _scope(products: str, start: date | None, end: date | None, connection: db.ConnectionSettings):
-    names = parse_any_products(products)
+def _scope(
+    products: str,
+    start: date | None,
+    end: date | None,
+    connection: db.ConnectionSettings,
+    stations: list[int] | None = None,
+    locations: list[int] | None = None,
+):
+    names = report_products(products, stations, locations)
     if start is not None and end is not None and end <= start:
         raise BackfillRequestError(f"--end {end} is not after --start {start}")
     if start is None or end is None:
@@ -59,7 +71,7 @@ def _print_matrix(result: status.Coverage) -> None:
     problems = result.problems()
     if problems:
         listing = Table(title=f"quarters needing work ({len(problems)})")
-        for column in ("product", "quarter", "station", "state", "raw hours", "published", "coverage"):
+        for column in ("product", "quarter", "station / location", "state", "raw hours", "published", "coverage"):
             listing.add_column(column)
         for cell in problems[:40]:
             listing.add_row(
@@ -77,12 +89,19 @@ def _print_matrix(result: status.Coverage) -> None:
 @click.command("status")
 @click.option("--start", type=ISO_DATE, help="First day (default: first day with data).")
 @click.option("--end", type=ISO_DATE, help="Day after the last (default: after the last day with data).")
-@click.option("--products", default="", help="Comma-separated products (default: all).")
-@click.option("--stations", default="", help="Only these stations (comma-separated ids).")
-@click.option("--locations", default="", help="Only these Open-Meteo locations (comma-separated ids).")
+@click.option("--products", default="", help="Comma-separated products (default: every DWD and Open-Meteo product).")
+@click.option("--stations", default="", help="Only these stations (comma-separated ids; alone: only DWD products).")
+@click.option(
+    "--locations", default="", help="Only these Open-Meteo locations (comma-separated ids; alone: only their products)."
+)
 @click.option("--by-station", is_flag=True, help="One column per station (or location) instead of per product.")
-@click.option("--by-day", is_flag=True, help="Gaps per day of one --station: hours per product, where each gap lies.")
-@click.option("--station", type=click.IntRange(1, 99_999), help="The station of --by-day.")
+@click.option(
+    "--by-day",
+    is_flag=True,
+    help="Gaps per day of one --station or --location: hours per product, where each gap lies.",
+)
+@click.option("--station", type=click.IntRange(1, 99_999), help="The station of --by-day (its DWD products).")
+@click.option("--location", type=click.IntRange(1), help="The Open-Meteo location of --by-day (its products).")
 @click.option(
     "--html",
     "html_path",
@@ -99,28 +118,33 @@ def status_command(
     by_station: bool,
     by_day: bool,
     station: int | None,
+    location: int | None,
     html_path: Path | None,
 ) -> None:
     """Coverage matrix product × quarter: complete, partial, missing, stale, failed — with row counts.
 
     Every published layer counts (hourly fact, daily fact, quarterly mart); a quarter the delivered
-    files cover without a row is a gap at the source (empty). With --by-day --station ID: per day
-    and DWD product the published and expected hours, and each missing hour as a gap at the source
-    (no delivery has it) or in the warehouse (raw has it, the published hourly fact does not).
+    files cover without a row is a gap at the source (empty). Every DWD and Open-Meteo product by
+    default. With --by-day --station ID (or --location ID): per day and product the published and
+    expected hours, and each missing hour as a gap at the source (no delivery or answer has it) or
+    in the warehouse (raw has it, the published hourly fact does not).
 
     \b
     Example: weatherinsight status --start 2018-01-01 --end 2021-04-01 --html coverage.html
              weatherinsight status --by-day --station 1975 --start 2021-03-01 --end 2021-04-01
+             weatherinsight status --by-day --location 2 --start 2022-03-01 --end 2022-04-01
     """
     connection = db.resolve(start=True)
-    if by_day or station is not None:
-        if not (by_day and station is not None):
-            raise click.UsageError("--by-day and --station go together: gaps per day of one station")
-        _print_days(connection, station, start, end, products, html_path)
+    if by_day or station is not None or location is not None:
+        if not by_day or (station is None) == (location is None):
+            raise click.UsageError(
+                "--by-day goes with one --station or one --location: gaps per day of one station or location"
+            )
+        _print_days(connection, station or location, location is not None, start, end, products, html_path)
         return
     chosen_stations = sorted(parse_stations(stations) or []) or None
-    names, start, end = _scope(products, start, end, connection)
     chosen_locations = parse_location_ids(locations)
+    names, start, end = _scope(products, start, end, connection, chosen_stations, chosen_locations)
     result = status.coverage(
         connection, names, start, end, chosen_stations, by_station=by_station, locations=chosen_locations
     )
@@ -135,21 +159,27 @@ def status_command(
 def _print_days(
     connection: db.ConnectionSettings,
     station: int,
+    is_location: bool,
     start: date | None,
     end: date | None,
     products: str,
     html_path: Path | None,
 ) -> None:
+    """Gaps per day of ``station`` (its DWD products), or of a location (its Open-Meteo products)."""
     from datetime import timedelta
 
     from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS
     from weatherinsight.ops.reports import gaps
 
-    names = [name for name in parse_any_products(products) if name not in OPENMETEO_PRODUCTS]
+    unit = "location" if is_location else "station"
+    chosen = parse_any_products(products, default_open_meteo=is_location)
+    names = [name for name in chosen if (name in OPENMETEO_PRODUCTS) == is_location]
+    if not names:
+        raise BackfillRequestError(f"--products names no product of a {unit}: {products}")
     if start is None or end is None:
         span = gaps.station_days(connection, station, names)
         if span is None:
-            raise click.ClickException(f"no deliveries for station {station} ({', '.join(names)})")
+            raise click.ClickException(f"no deliveries for {unit} {station} ({', '.join(names)})")
         end = end or span[1]
         start = start or max(span[0], end - timedelta(days=31))
     if end <= start:
@@ -158,7 +188,7 @@ def _print_days(
         raise BackfillRequestError("--by-day covers at most ten years at a time")
     days = gaps.daily_gaps(connection, station, start, end, names)
     shown = list(dict.fromkeys(item.product for item in days if item.expected))
-    table = Table(title=f"station {station}: published / expected hours per UTC day, {start} – {end}")
+    table = Table(title=f"{unit} {station}: published / expected hours per UTC day, {start} – {end}")
     table.add_column("day")
     for product in shown:
         table.add_column(product, justify="right")
@@ -188,37 +218,48 @@ def _print_days(
         + (" (a build publishes them: weatherinsight backfill run …)" if warehouse else "")
     )
     if html_path:
-        html_path.write_text(gaps.gaps_html(station, start, end, days), encoding="utf-8")
+        html_path.write_text(gaps.gaps_html(station, start, end, days, unit), encoding="utf-8")
         report.print(f"wrote {html_path}")
 
 
 @click.command("validate")
 @click.option("--start", type=ISO_DATE, help="First day (default: first day with data).")
 @click.option("--end", type=ISO_DATE, help="Day after the last (default: after the last day with data).")
-@click.option("--products", default="", help="Comma-separated products (default: all).")
+@click.option("--products", default="", help="Comma-separated products (default: every DWD and Open-Meteo product).")
+@click.option("--stations", default="", help="Only these stations (comma-separated ids; alone: only DWD products).")
+@click.option(
+    "--locations", default="", help="Only these Open-Meteo locations (comma-separated ids; alone: only their products)."
+)
 @click.option(
     "--deep",
     is_flag=True,
     help="Also run every data test over whole tables (dbt test; builds and update test only the rows they changed).",
 )
 @user_errors()
-def validate_command(start: date | None, end: date | None, products: str, deep: bool) -> None:
+def validate_command(
+    start: date | None, end: date | None, products: str, stations: str, locations: str, deep: bool
+) -> None:
     """Check the warehouse against what was delivered, without reprocessing anything.
 
-    Row counts, completeness against each station's expected hours, duplicate keys, stations
-    missing from dim_station, every published layer's quarters (missing / partial / stale / failed),
-    the latest data-test results. Exit code 1 for a problem in the warehouse (something to rebuild
-    or fix); gaps at the source (quarters the delivered files cover without a row) are listed and
-    counted, but exit 0: no build can fill them.
+    Every source by default: the DWD products per station and the Open-Meteo products per location.
+    Row counts, completeness against each station's (location's) expected hours, duplicate keys,
+    stations missing from dim_station (locations from dim_location), every published layer's
+    quarters (missing / partial / stale / failed), the latest data-test results. Exit code 1 for a
+    problem in the warehouse (something to rebuild or fix); gaps at the source (quarters the
+    delivered files cover without a row) are listed and counted, but exit 0: no build can fill them.
 
     With --deep it also runs every data test over whole tables (the weekly check: a plain build and
     `update` test the rows they changed).
 
+    \b
     Example: weatherinsight validate --start 2020-01-01 --end 2021-01-01 --products wind
+             weatherinsight validate --locations 2 --start 2022-01-01 --end 2023-01-01
     """
     connection = db.resolve(start=True)
-    names, start, end = _scope(products, start, end, connection)
-    result = validate.validate(connection, names, start, end)
+    chosen_stations = sorted(parse_stations(stations) or []) or None
+    chosen_locations = parse_location_ids(locations)
+    names, start, end = _scope(products, start, end, connection, chosen_stations, chosen_locations)
+    result = validate.validate(connection, names, start, end, chosen_stations, chosen_locations)
     if deep:
         report.print("running every data test over whole tables (dbt test)…")
         result.deep_failures = validate.deep_tests(connection)
@@ -227,11 +268,11 @@ def validate_command(start: date | None, end: date | None, products: str, deep: 
     for column in (
         "product",
         "published rows",
-        "raw station-hours",
+        "raw hours",
         "expected hours",
         "completeness",
         "duplicates",
-        "unknown stations",
+        "unknown stations / locations",
         "failed tests",
         "quarters ok / needing work",
     ):
@@ -266,8 +307,10 @@ def validate_command(start: date | None, end: date | None, products: str, deep: 
 @click.command("doctor")
 @user_errors()
 def doctor_command() -> None:
-    """Check the set-up: database, versions, disk space, pending dlt packages, whether this checkout's
-    loader state is the warehouse's, stale runs and locks.
+    """Check the set-up: database, versions, disk space, pending dlt packages and whether this
+    checkout's loader state is the warehouse's (DWD's and Open-Meteo's pipelines), unsettled DWD
+    loads, Open-Meteo locations whose last load failed and the provider's budget used, stale runs
+    and locks.
 
     Example: weatherinsight doctor
     """

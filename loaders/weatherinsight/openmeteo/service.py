@@ -232,12 +232,13 @@ def past_calls(connection: db.ConnectionSettings, seconds: float = 86_400) -> li
             parts.append(f"select sent_at as at, weighted_calls as weight from {DATASET_NAME}.attempts")
         if has["requests"]:
             parts.append(
-                f"select fetched_at, weighted_calls * attempts from {DATASET_NAME}.requests"
+                f"select fetched_at as at, weighted_calls * attempts as weight from {DATASET_NAME}.requests"
                 f" where request_id not in ({recorded})"
             )
         if has["quarantine"]:
             parts.append(
-                f"select fetched_at, weighted_calls from {DATASET_NAME}.quarantine where request_id not in ({recorded})"
+                f"select fetched_at as at, weighted_calls as weight from {DATASET_NAME}.quarantine"
+                f" where request_id not in ({recorded})"
             )
         if not parts:
             return []

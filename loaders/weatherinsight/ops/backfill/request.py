@@ -101,6 +101,20 @@ def parse_any_products(products: str | Sequence[str] | None, default_open_meteo:
     return dwd + list(dict.fromkeys(open_meteo))
 
 
+def report_products(products: str, stations: Sequence[int] | None, locations: Sequence[int] | None) -> list[str]:
+    """The products a report covers: those named, else every source's (the DWD products and the
+    Open-Meteo ones) — the DWD ones when only stations are named, the Open-Meteo ones when only
+    locations are."""
+    if products.strip(" ,"):
+        return parse_any_products(products)
+    dwd = [product.name for product in parse_products(None)]
+    if stations and not locations:
+        return dwd
+    if locations and not stations:
+        return list(OPENMETEO_PRODUCTS)
+    return dwd + list(OPENMETEO_PRODUCTS)
+
+
 def parse_location_ids(locations: str | Sequence[int] | None) -> list[int] | None:
     """Location ids of seeds/locations.csv, checked."""
     if not locations:

@@ -1,6 +1,7 @@
 """``weatherinsight doctor``: database reachable, versions, disk space, pending dlt packages and
-whether this checkout's loader state is the warehouse's, dead runs, locks, leftover audit schemas
-and backups. Read only."""
+whether this checkout's loader state is the warehouse's (for every source's pipeline: DWD and
+Open-Meteo), unsettled DWD loads, Open-Meteo locations whose last load failed and how much of the
+provider's budget is used, dead runs, locks, leftover audit schemas and backups. Read only."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from importlib import metadata
 from psycopg2 import sql
 
 from weatherinsight import db
-from weatherinsight.dwd.settings import DATASET_NAME
+from weatherinsight.dwd import settings as dwd_settings
+from weatherinsight.openmeteo import settings as openmeteo_settings
 from weatherinsight.ops.backfill.ledger import Ledger
+
+#: every source's dlt pipeline and the dataset it writes
+PIPELINES = (
+    (dwd_settings.PIPELINE_NAME, dwd_settings.DATASET_NAME),
+    (openmeteo_settings.PIPELINE_NAME, openmeteo_settings.DATASET_NAME),
+)
 
 
 @dataclass
@@ -41,8 +49,10 @@ def doctor(connection_factory, pipelines_dir: str | None = None) -> list[Finding
     findings.append(
         Finding("disk space", "warn" if free_gib < 2 else "ok", f"{free_gib:.1f} GiB free of {total_gib:.0f} GiB")
     )
-    findings.extend(_pending_packages(connection, pipelines_dir))
+    for source, dataset in PIPELINES:
+        findings.extend(_pending_packages(connection, pipelines_dir, source, dataset))
     findings.extend(_unsettled(connection))
+    findings.extend(_openmeteo(connection))
     findings.extend(_ledger(connection))
     return findings
 
@@ -122,22 +132,51 @@ def _ledger(connection: db.ConnectionSettings) -> list[Finding]:
     ]
 
 
-def _pending_packages(connection: db.ConnectionSettings, pipelines_dir: str | None) -> list[Finding]:
-    """Pending dlt packages, and whether this checkout's copy of the loader state is the warehouse's."""
+def _openmeteo(connection: db.ConnectionSettings) -> list[Finding]:
+    """Locations whose latest Open-Meteo load failed, and how much of the provider's budget the
+    recorded attempts used (warn above 80 % of a window: the next load waits)."""
+    from weatherinsight.openmeteo.plan import failed_locations
+    from weatherinsight.openmeteo.service import budget_used
+
+    findings = []
+    failed = sorted(failed_locations(connection))
+    if failed:
+        listed = ", ".join(f"{api} {location}" for api, location in failed[:5])
+        findings.append(
+            Finding(
+                "Open-Meteo locations",
+                "warn",
+                f"{len(failed)} failed in their last load ({listed}): weatherinsight load openmeteo --reset-failed …",
+            )
+        )
+    else:
+        findings.append(Finding("Open-Meteo locations", "ok", "no location failed in its last load"))
+    budget = budget_used(connection)
+    full = [window for window, limit in budget.limits.items() if budget.used[window] > 0.8 * limit]
+    findings.append(Finding("Open-Meteo budget", "warn" if full else "ok", budget.describe()))
+    return findings
+
+
+def _pending_packages(
+    connection: db.ConnectionSettings, pipelines_dir: str | None, source: str, dataset: str
+) -> list[Finding]:
+    """Pending dlt packages of ``source``'s pipeline, and whether this checkout's copy of its state
+    is the warehouse's."""
     import dlt
 
-    from weatherinsight.dwd.settings import PIPELINE_NAME
     from weatherinsight.pipelines import pipeline_name
 
-    name = pipeline_name(connection, PIPELINE_NAME)
+    name = pipeline_name(connection, source)
     folder = pipelines_dir or str(db.pipelines_dir())
-    remote = _warehouse_state(connection, name)
+    remote = _warehouse_state(connection, name, dataset)
     try:
         pipeline = dlt.attach(pipeline_name=name, pipelines_dir=folder)
     except Exception:  # noqa: BLE001 - dlt raises several kinds when no local state exists
+        nothing = f"no local state for pipeline {name} in {folder} (nothing pending)"
+        taken = f"no local copy; the next load takes the warehouse's ({remote or 'none'})"
         return [
-            Finding("dlt packages", "ok", f"no local state for pipeline {name} in {folder} (nothing pending)"),
-            Finding("loader state", "ok", f"no local copy; the next load takes the warehouse's ({remote or 'none'})"),
+            Finding(f"dlt packages ({source})", "ok", nothing),
+            Finding(f"loader state ({source})", "ok", taken),
         ]
     findings = []
     extracted = pipeline.list_extracted_load_packages()
@@ -145,40 +184,41 @@ def _pending_packages(connection: db.ConnectionSettings, pipelines_dir: str | No
     if extracted or normalized:
         findings.append(
             Finding(
-                "dlt packages",
+                f"dlt packages ({source})",
                 "warn",
                 f"pipeline {name}: {len(extracted)} extracted and {len(normalized)} normalized packages not loaded "
                 "(the next load finishes them)",
             )
         )
     else:
-        findings.append(Finding("dlt packages", "ok", f"pipeline {name}: nothing pending"))
+        findings.append(Finding(f"dlt packages ({source})", "ok", f"pipeline {name}: nothing pending"))
     local = f"version {pipeline.state['_state_version']} ({pipeline.state.get('_version_hash', '?')[:12]})"
     if remote is not None and remote != local:
         findings.append(
             Finding(
-                "loader state",
+                f"loader state ({source})",
                 "warn",
                 f"local copy in {folder} is {local}, the warehouse holds {remote}: "
                 "the next load replaces the local copy with the warehouse's",
             )
         )
     else:
-        findings.append(Finding("loader state", "ok", f"local copy is the warehouse's: {local}"))
+        findings.append(Finding(f"loader state ({source})", "ok", f"local copy is the warehouse's: {local}"))
     return findings
 
 
-def _warehouse_state(connection: db.ConnectionSettings, name: str) -> str | None:
-    """The newest loader state the warehouse holds for pipeline ``name``, described like the local one."""
+def _warehouse_state(connection: db.ConnectionSettings, name: str, dataset: str) -> str | None:
+    """The newest loader state the warehouse holds for pipeline ``name`` (in ``dataset``), described
+    like the local one."""
     conn = db.connect(connection)
     try:
         with conn.cursor() as cursor:
-            if not db.relation_exists(cursor, DATASET_NAME, "_dlt_pipeline_state"):
+            if not db.relation_exists(cursor, dataset, "_dlt_pipeline_state"):
                 return None
             cursor.execute(
                 sql.SQL(
                     "select version, version_hash from {} where pipeline_name = %s order by version desc limit 1"
-                ).format(sql.Identifier(DATASET_NAME, "_dlt_pipeline_state")),
+                ).format(sql.Identifier(dataset, "_dlt_pipeline_state")),
                 (name,),
             )
             row = cursor.fetchone()

@@ -1,12 +1,17 @@
-"""``weatherinsight explain MART --station ID --year Y --quarter Q``: where a quarterly mart row's
-number came from.
+"""``weatherinsight explain MART --station ID --year Y --quarter Q`` (``--location ID`` for the
+Open-Meteo marts): where a quarterly mart row's number came from.
 
 For the row's station and quarter: every DWD delivery (archive) with rows there — its source file,
 release, DWD's version stamp (the file's modification time on the server), and per quality level
 the hours it delivered, the hours it won in the hourly fact (with a value of the mart's measure,
 as the row's ``observation_count`` counts them) and the hours it lost to a better delivery — then the
 hours missing, the rows quarantined for the station and quarter, and the run that published the
-row (a backfill window of the ledger, or a plain dbt build from change tracking). Read only."""
+row (a backfill window of the ledger, or a plain dbt build from change tracking).
+
+For a location's row: every Open-Meteo request (answer) with rows there — its window, when it was
+fetched, provisional (fetched within ``PROVISIONAL_DAYS`` of its window's end, so fetched again) or
+final — with the hours it delivered, won (the latest fetch of an hour wins) and lost, the answers
+quarantined for the location whose window meets the quarter, and the publishing run. Read only."""
 
 from __future__ import annotations
 
@@ -19,8 +24,10 @@ from psycopg2.extras import RealDictCursor
 
 from weatherinsight import db
 from weatherinsight.dwd.settings import DATASET_NAME as DWD_DATASET
+from weatherinsight.openmeteo.settings import PROVISIONAL_DAYS
 from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA, Catalogue, MartModel, load_catalogue
 from weatherinsight.ops.backfill.ledger import latest_published_window
+from weatherinsight.ops.backfill.sources import OPENMETEO_PRODUCTS, product_source
 from weatherinsight.ops.dbt import backfill_target
 
 
@@ -40,15 +47,15 @@ class Mart:
 
 
 def quarterly_marts(catalogue: Catalogue) -> dict[str, Mart]:
-    """The DWD quarterly marts by name, each with its hourly fact and main measure (from the
-    model's call of `quarterly_features(..., main_measure=...)` in the manifest)."""
+    """The quarterly marts (per station or location) by name, each with its hourly fact and main
+    measure (from the model's call of `quarterly_features(..., main_measure=...)` in the manifest)."""
     import json
 
     manifest = json.loads(backfill_target("manifest.json").read_text())
     code = {node["name"]: node.get("raw_code", "") for node in manifest["nodes"].values()}
     marts = {}
     for model in catalogue.models.values():
-        if model.grain != "quarter" or model.key != "station_id":
+        if model.grain != "quarter" or model.key not in ("station_id", "location_id"):
             continue
         facts = [catalogue.models[p] for p in model.parents if p in catalogue.models]
         measure = re.search(r"main_measure\s*=\s*['\"](\w+)['\"]", code.get(model.name, ""))
@@ -69,55 +76,79 @@ def _quarter_index(year: int, quarter: int) -> int:
     return year * 4 + quarter - 1
 
 
-def explain(connection: db.ConnectionSettings, mart_name: str, station: int, year: int, quarter: int) -> dict:
-    """The provenance of one row, as a JSON-able dict (see the module's docstring)."""
+def explain(
+    connection: db.ConnectionSettings,
+    mart_name: str,
+    station: int | None,
+    year: int,
+    quarter: int,
+    location: int | None = None,
+) -> dict:
+    """The provenance of one row, as a JSON-able dict (see the module's docstring): the row of
+    ``station`` (a DWD mart) or of ``location`` (an Open-Meteo mart)."""
     mart = resolve_mart(quarterly_marts(load_catalogue(connection)), mart_name)
     product = mart.fact.product
+    source = product_source(product)
+    unit, key = source.unit, station if source.key == "station_id" else location
+    if key is None:
+        raise ExplainError(f"{mart.model.name} has a row per {unit}: give --{unit}", 2)
+    if (station if source.key == "location_id" else location) is not None:
+        other = "location" if unit == "station" else "station"
+        raise ExplainError(f"{mart.model.name} has a row per {unit}, not per {other}: give --{unit}", 2)
     conn = db.connect(connection)
     try:
         with conn.cursor(cursor_factory=RealDictCursor) as cursor:
             table = sql.Identifier(MARTS_SCHEMA, mart.model.name)
-            cursor.execute(sql.SQL("select year, quarter from {} where station_id = %s").format(table), (station,))
+            by_key = sql.SQL("{} = %s").format(sql.Identifier(source.key))
+            cursor.execute(sql.SQL("select year, quarter from {} where {}").format(table, by_key), (key,))
             quarters = [(row["year"], row["quarter"]) for row in cursor.fetchall()]
             if not quarters:
                 cursor.execute(
-                    "select 1 from marts.dim_station where station_id = %s"
-                    if db.relation_exists(cursor, MARTS_SCHEMA, "dim_station")
-                    else "select 1 where false",
-                    (station,),
+                    sql.SQL("select 1 from {} where {}").format(sql.Identifier(MARTS_SCHEMA, source.dimension), by_key)
+                    if db.relation_exists(cursor, MARTS_SCHEMA, source.dimension)
+                    else sql.SQL("select 1 where false and %s is null"),
+                    (key,),
                 )
                 known = cursor.fetchone() is not None
                 if not known:
                     raise ExplainError(
-                        f"unknown station {station}: not in dim_station and no rows in {mart.model.name}", 2
+                        f"unknown {unit} {key}: not in {source.dimension} and no rows in {mart.model.name}", 2
                     )
-                raise ExplainError(f"station {station} has no rows in {mart.model.name}", 1)
+                raise ExplainError(f"{unit} {key} has no rows in {mart.model.name}", 1)
             if (year, quarter) not in quarters:
                 target = _quarter_index(year, quarter)
                 nearest = sorted(quarters, key=lambda q: (abs(_quarter_index(*q) - target), q))[:3]
                 listed = ", ".join(f"{y}-Q{q}" for y, q in sorted(nearest))
                 raise ExplainError(
-                    f"no row of {mart.model.name} for station {station} in {year}-Q{quarter}; nearest: {listed}", 1
+                    f"no row of {mart.model.name} for {unit} {key} in {year}-Q{quarter}; nearest: {listed}", 1
                 )
             cursor.execute(
-                sql.SQL("select * from {} where station_id = %s and year = %s and quarter = %s").format(table),
-                (station, year, quarter),
+                sql.SQL("select * from {} where {} and year = %s and quarter = %s").format(table, by_key),
+                (key, year, quarter),
             )
             row = cursor.fetchone()
             start = row["quarter_start_at"]
             end_month = start.month + 3
             end = start.replace(year=start.year + (end_month > 12), month=(end_month - 1) % 12 + 1)
-            deliveries = _deliveries(cursor, product, mart, station, start, end)
-            confirmed = _confirmed(cursor, product, station, start, end)
-            quarantined = _quarantined(cursor, product, station, start, end)
-            published_by = _published_by(cursor, mart, product, station, start, end)
+            if unit == "station":
+                provenance = {
+                    "deliveries": _deliveries(cursor, product, mart, key, start, end),
+                    "confirmed_by": _confirmed(cursor, product, key, start, end),
+                    "quarantined_rows": _quarantined(cursor, product, key, start, end),
+                }
+            else:
+                provenance = {
+                    "requests": _requests(cursor, product, mart, key, start, end),
+                    "quarantined_answers": _quarantined_answers(cursor, product, key, start, end),
+                }
+            published_by = _published_by(cursor, mart, product, key, start, end)
     finally:
         conn.close()
     observation_count = int(row["observation_count"])
     return {
         "mart": mart.model.name,
         "product": product,
-        "station_id": station,
+        source.key: key,
         "year": year,
         "quarter": quarter,
         "quarter_start_at": start.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
@@ -125,9 +156,7 @@ def explain(connection: db.ConnectionSettings, mart_name: str, station: int, yea
         "observation_count": observation_count,
         "expected_hours": int(row["expected_hours"]),
         "missing_hours": int(row["expected_hours"]) - observation_count,
-        "deliveries": deliveries,
-        "confirmed_by": confirmed,
-        "quarantined_rows": quarantined,
+        **provenance,
         "published_by": published_by,
     }
 
@@ -220,6 +249,84 @@ def _delivery(row: dict, *columns: str) -> dict:
 
 def _stamp(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+
+
+REQUESTS_SQL = """
+with
+raw_rows as (
+    select raw.observed_at, raw.request_id, raw._dlt_load_id
+    from {raw} as raw
+    where raw.location_id = %(location)s and raw.observed_at >= %(start)s and raw.observed_at < %(end)s
+),
+facts as (
+    select observed_at, request_id, {measure} is not null as has_value
+    from {fact}
+    where location_id = %(location)s and observed_at >= %(start)s and observed_at < %(end)s
+)
+select
+    requests.request_id, requests.api, requests.window_start, requests.window_end, requests.fetched_at,
+    requests.fetched_at < requests.window_end + make_interval(days => %(provisional_days)s) as provisional,
+    raw_rows._dlt_load_id as load_id,
+    count(*) as delivered_hours,
+    count(*) filter (where won and facts.has_value) as winning_hours,
+    count(*) filter (where won and not facts.has_value) as winning_hours_without_value,
+    count(*) filter (where not won) as lost_hours
+from raw_rows
+inner join {requests} as requests
+    on requests.request_id = raw_rows.request_id and requests._dlt_load_id = raw_rows._dlt_load_id
+left join facts on facts.observed_at = raw_rows.observed_at
+cross join lateral (select coalesce(facts.request_id = raw_rows.request_id, false) as won) as outcome
+group by 1, 2, 3, 4, 5, 6, 7
+order by requests.fetched_at, requests.request_id
+"""
+
+
+def _requests(cursor, product: str, mart: Mart, location: int, start: datetime, end: datetime) -> list[dict]:
+    """The answers with rows of ``location`` in the quarter: window, fetched at, provisional or
+    final, hours delivered, won (with a value) and lost to a later fetch."""
+    source = product_source(product)
+    if not db.relation_exists(cursor, source.raw_schema, product):
+        return []
+    cursor.execute(
+        sql.SQL(REQUESTS_SQL).format(
+            raw=sql.Identifier(source.raw_schema, product),
+            requests=sql.Identifier(source.raw_schema, source.deliveries),
+            fact=sql.Identifier(MARTS_SCHEMA, mart.fact.name),
+            measure=sql.Identifier(mart.measure),
+        ),
+        {"location": location, "start": start, "end": end, "provisional_days": PROVISIONAL_DAYS},
+    )
+    return [
+        {
+            "request_id": row["request_id"],
+            "api": row["api"],
+            "window": f"{row['window_start'].date()} – {row['window_end'].date()}",
+            "fetched_at": _stamp(row["fetched_at"]),
+            "provisional": row["provisional"],
+            "load_id": row["load_id"],
+            **{
+                column: row[column]
+                for column in ("delivered_hours", "winning_hours", "winning_hours_without_value", "lost_hours")
+            },
+        }
+        for row in cursor.fetchall()
+    ]
+
+
+def _quarantined_answers(cursor, product: str, location: int, start: datetime, end: datetime) -> dict:
+    """Answers for ``location`` quarantined whose window meets the quarter, by reason."""
+    source = product_source(product)
+    if not db.relation_exists(cursor, source.raw_schema, "quarantine"):
+        return {"answers": 0, "reasons": {}}
+    cursor.execute(
+        sql.SQL(
+            "select reason, count(*) as answers from {} where api = %s and location_id = %s"
+            " and window_start < %s and window_end > %s group by reason order by reason"
+        ).format(sql.Identifier(source.raw_schema, "quarantine")),
+        (OPENMETEO_PRODUCTS[product], location, end, start),
+    )
+    rows = cursor.fetchall()
+    return {"answers": sum(row["answers"] for row in rows), "reasons": {row["reason"]: row["answers"] for row in rows}}
 
 
 def _quarantined(cursor, product: str, station: int, start: datetime, end: datetime) -> dict:

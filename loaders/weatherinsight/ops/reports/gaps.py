@@ -1,9 +1,11 @@
-"""``weatherinsight status --by-day --station ID``: gaps per station and day.
+"""``weatherinsight status --by-day --station ID`` (or ``--location ID``): gaps per station (or
+Open-Meteo location) and day.
 
-For each UTC day and DWD product: the hours the published hourly fact holds against the hours
-expected (every hour inside the span the station's deliveries of the product cover), the missing
-hours listed, each said to be a gap at the source (no delivery has the hour) or in the warehouse
-(raw has it, the published hourly fact does not: a build to run). Read only."""
+For each UTC day and product: the hours the published hourly fact holds against the hours expected
+(every hour inside the span the station's deliveries of the product cover; for a location, the span
+its answers cover), the missing hours listed, each said to be a gap at the source (no delivery or
+answer holds the hour) or in the warehouse (raw has it, the published hourly fact does not: a build
+to run). Read only."""
 
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ from datetime import date, datetime, timedelta
 from psycopg2 import sql
 
 from weatherinsight import db
-from weatherinsight.dwd.settings import DATASET_NAME as DWD_DATASET
 from weatherinsight.ops.backfill.catalogue import MARTS_SCHEMA
+from weatherinsight.ops.backfill.sources import product_source
 
 
 @dataclass
 class DayGaps:
-    """One (day, product) of one station."""
+    """One (day, product) of one station or location."""
 
     day: date
     product: str
@@ -60,7 +62,7 @@ with
 span as (
     select min(first_observed_at) as first_hour, max(last_observed_at) as last_hour
     from {deliveries}
-    where product = %(product)s and station_id = %(station)s and row_count > 0
+    where product = %(product)s and {key} = %(station)s and row_count > 0
 ),
 hours as (
     select hour
@@ -68,11 +70,11 @@ hours as (
 ),
 raw as (
     select distinct observed_at from {raw}
-    where station_id = %(station)s and observed_at >= %(start)s and observed_at < %(end)s
+    where {key} = %(station)s and observed_at >= %(start)s and observed_at < %(end)s
 ),
 published as (
     select observed_at from {fact}
-    where station_id = %(station)s and observed_at >= %(start)s and observed_at < %(end)s
+    where {key} = %(station)s and observed_at >= %(start)s and observed_at < %(end)s
 ),
 marked as (
     select
@@ -102,24 +104,27 @@ order by 1
 def daily_gaps(
     connection: db.ConnectionSettings, station: int, start: date, end: date, products: list[str]
 ) -> list[DayGaps]:
-    """Every (day, product) of [start, end) for ``station``, products with a raw table and a fact."""
+    """Every (day, product) of [start, end) for ``station`` (a location of the Open-Meteo products),
+    products with a raw table and a fact."""
     found: list[DayGaps] = []
     conn = db.connect(connection)
     try:
         with conn.cursor() as cursor:
             for product in products:
+                source = product_source(product)
                 fact = f"fct_hourly_{product}"
                 if not (
-                    db.relation_exists(cursor, DWD_DATASET, product)
-                    and db.relation_exists(cursor, DWD_DATASET, "deliveries")
+                    db.relation_exists(cursor, source.raw_schema, product)
+                    and db.relation_exists(cursor, source.raw_schema, source.deliveries)
                     and db.relation_exists(cursor, MARTS_SCHEMA, fact)
                 ):
                     continue
                 cursor.execute(
                     sql.SQL(DAY_SQL).format(
-                        deliveries=sql.Identifier(DWD_DATASET, "deliveries"),
-                        raw=sql.Identifier(DWD_DATASET, product),
+                        deliveries=sql.Identifier(source.raw_schema, source.deliveries),
+                        raw=sql.Identifier(source.raw_schema, product),
                         fact=sql.Identifier(MARTS_SCHEMA, fact),
+                        key=sql.Identifier(source.key),
                     ),
                     {
                         "product": product,
@@ -136,29 +141,35 @@ def daily_gaps(
 
 
 def station_days(connection: db.ConnectionSettings, station: int, products: list[str]) -> tuple[date, date] | None:
-    """First and last day any delivery of ``products`` has for ``station``."""
+    """First and last day any delivery (answer) of ``products`` has for ``station`` (location)."""
+    bounds = []
     conn = db.connect(connection)
     try:
         with conn.cursor() as cursor:
-            if not db.relation_exists(cursor, DWD_DATASET, "deliveries"):
-                return None
-            cursor.execute(
-                sql.SQL(
-                    "select min(first_observed_at), max(last_observed_at) from {} "
-                    "where station_id = %s and product = any(%s) and row_count > 0"
-                ).format(sql.Identifier(DWD_DATASET, "deliveries")),
-                (station, products),
-            )
-            low, high = cursor.fetchone()
+            for source in {product_source(product) for product in products}:
+                if not db.relation_exists(cursor, source.raw_schema, source.deliveries):
+                    continue
+                cursor.execute(
+                    sql.SQL(
+                        "select min(first_observed_at), max(last_observed_at) from {} "
+                        "where {} = %s and product = %s and row_count > 0"
+                    ).format(sql.Identifier(source.raw_schema, source.deliveries), sql.Identifier(source.key)),
+                    (station, source.product),
+                )
+                low, high = cursor.fetchone()
+                if low is not None:
+                    bounds.append((low, high))
     finally:
         conn.close()
-    return (low.date(), high.date() + timedelta(days=1)) if low is not None else None
+    if not bounds:
+        return None
+    return min(low for low, _ in bounds).date(), max(high for _, high in bounds).date() + timedelta(days=1)
 
 
 COLOURS = {"complete": "#2e7d32", "source": "#9e9e9e", "warehouse": "#c62828", "none": "#eeeeee"}
 
 
-def gaps_html(station: int, start: date, end: date, days: list[DayGaps]) -> str:
+def gaps_html(station: int, start: date, end: date, days: list[DayGaps], unit: str = "station") -> str:
     """A self-contained page: one row per day, one cell per product, hover for the missing hours."""
     products = list(dict.fromkeys(item.product for item in days))
     by_day: dict[date, dict[str, DayGaps]] = {}
@@ -187,14 +198,14 @@ def gaps_html(station: int, start: date, end: date, days: list[DayGaps]) -> str:
         '<span class="warehouse">gap in the warehouse</span> <span class="none">not expected</span>'
     )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>WeatherInsight gaps: station {station}</title>
+<html lang="en"><head><meta charset="utf-8"><title>WeatherInsight gaps: {unit} {station}</title>
 <style>
 body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}
 table{{border-collapse:separate;border-spacing:2px}} td{{min-width:56px;text-align:center;color:white;font-size:12px}}
 th{{font-weight:normal;font-size:12px;color:#555;text-align:left;padding-right:1em}}
 span{{padding:2px 6px;color:white;margin-right:4px}} {styles.replace("td.", "span.")} {styles}
 </style></head><body>
-<h1>Gaps of station {station}, {start} to {end} (UTC days)</h1>
+<h1>Gaps of {unit} {station}, {start} to {end} (UTC days)</h1>
 <p>Published hours / expected hours per day and product; hover for the missing hours.</p>
 <p>{legend}</p>
 <table><tr><th>day</th>{header}</tr>

@@ -229,7 +229,8 @@ def coverage_section(result: Coverage) -> tuple[str, str]:
     header = "".join(f'<th colspan="{sum(1 for q in quarters if q.start.year == year)}">{year}</th>' for year in years)
     body = []
     for (product, station), cells in rows.items():
-        name = html.escape(product + (f" / station {station}" if station is not None else ""))
+        unit = product_source(product).unit
+        name = html.escape(product + (f" / {unit} {station}" if station is not None else ""))
         tds = []
         for cell in cells:
             coverage_text = f", coverage {cell.coverage:.1%}" if cell.coverage is not None else ""

@@ -1,5 +1,6 @@
-"""``weatherinsight validate``: row counts, completeness against each station's expected hours,
-duplicate keys, stations missing from dim_station, every published layer's state and the latest
+"""``weatherinsight validate``: every DWD and Open-Meteo product by default; row counts,
+completeness against each station's (location's) expected hours, duplicate keys, stations missing
+from dim_station (locations from dim_location), every published layer's state and the latest
 data-test results, with an exit code. Read only."""
 
 from __future__ import annotations
@@ -77,9 +78,17 @@ class Validation:
         ]
 
 
-def validate(connection: db.ConnectionSettings, products: Sequence[str], start: date, end: date) -> Validation:
-    """Row counts, completeness against expected hours, duplicate keys, stations, test results."""
-    matrix = coverage(connection, products, start, end)
+def validate(
+    connection: db.ConnectionSettings,
+    products: Sequence[str],
+    start: date,
+    end: date,
+    stations: Sequence[int] | None = None,
+    locations: Sequence[int] | None = None,
+) -> Validation:
+    """Row counts, completeness against expected hours, duplicate keys, stations (locations), test
+    results; ``stations`` narrow the DWD products, ``locations`` the Open-Meteo ones."""
+    matrix = coverage(connection, products, start, end, stations, locations=locations)
     window = Window(matrix.start, matrix.end)
     bounds = (f"{start} 00:00:00+00", f"{end} 00:00:00+00")
     checks = []
@@ -91,10 +100,15 @@ def validate(connection: db.ConnectionSettings, products: Sequence[str], start: 
                 has_dim = db.relation_exists(cursor, MARTS_SCHEMA, source.dimension)
                 check = ProductCheck(product, unit=source.unit)
                 checks.append(check)
+                chosen = list((locations if source.key == "location_id" else stations) or []) or None
                 fact = sql.Identifier(MARTS_SCHEMA, f"fct_hourly_{product}")
-                (totals,) = window_facts(cursor, product, f"fct_hourly_{product}", [Window(start, end)])
+                (totals,) = window_facts(cursor, product, f"fct_hourly_{product}", [Window(start, end)], chosen)
                 check.raw_hours, check.published_rows = totals.raw_hours, totals.built_hours
                 spans = station_spans(cursor, product, by_station=True)
+                if chosen:
+                    spans = {key: span for key, span in spans.items() if key in chosen}
+                keys = sql.SQL(" and {} = any(%s)").format(sql.Identifier(source.key)) if chosen else sql.SQL("")
+                arguments = (*bounds, chosen) if chosen else bounds
                 # hours each station should have: its observation span clipped to the range
                 check.expected_hours = sum(
                     max(0, (min(date.fromordinal(hi.toordinal() + 1), end) - max(lo, start)).days * 24)
@@ -103,24 +117,25 @@ def validate(connection: db.ConnectionSettings, products: Sequence[str], start: 
                 if db.relation_exists(cursor, MARTS_SCHEMA, f"fct_hourly_{product}"):
                     cursor.execute(
                         sql.SQL(
-                            "select count(*) from (select 1 from {} where observed_at >= %s and observed_at < %s"
+                            "select count(*) from (select 1 from {} where observed_at >= %s and observed_at < %s{keys}"
                             " group by {key}, observed_at having count(*) > 1) as duplicates"
-                        ).format(fact, key=sql.Identifier(source.key)),
-                        bounds,
+                        ).format(fact, key=sql.Identifier(source.key), keys=keys),
+                        arguments,
                     )
                     check.duplicate_keys = cursor.fetchone()[0]
                     if has_dim:
                         cursor.execute(
                             sql.SQL(
                                 "select count(distinct f.{key}) from {} as f where f.observed_at >= %s"
-                                " and f.observed_at < %s and not exists (select 1 from {dimension} as d"
+                                " and f.observed_at < %s{keys} and not exists (select 1 from {dimension} as d"
                                 " where d.{key} = f.{key})"
                             ).format(
                                 fact,
                                 key=sql.Identifier(source.key),
                                 dimension=sql.Identifier(MARTS_SCHEMA, source.dimension),
+                                keys=keys,
                             ),
-                            bounds,
+                            arguments,
                         )
                         check.unknown_stations = cursor.fetchone()[0]
     finally:
