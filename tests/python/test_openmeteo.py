@@ -782,6 +782,7 @@ def test_a_backfill_of_open_meteo_products_plans_builds_publishes_and_repairs(
     planned = run_cli("backfill", "plan", "--products", "air_quality,location_weather", *window, env=env)
     assert planned.returncode == 0, planned.stderr
     assert "Open-Meteo: 52 requests for 2 locations still to fetch (52.0 weighted calls" in planned.stdout
+    assert "provider budget used: 0.0 of 10,000 calls in the last day" in planned.stdout
     ran = run_cli("backfill", "run", "--products", "air_quality,location_weather", *window, env=env)
     assert ran.returncode == 0, ran.stderr + ran.stdout[-2000:]
     assert len(standin.calls) == 52
@@ -799,7 +800,9 @@ def test_a_backfill_of_open_meteo_products_plans_builds_publishes_and_repairs(
     status = run_cli("status", "--products", "air_quality", "--locations", "1", "--by-station", env=env)
     assert re.search(r"air_quality\s*│\s*2024-Q2\s*│\s*1\s*│\s*partial", status.stdout), status.stdout
     # without flags, status and validate cover every source: the location products too
-    status = run_cli("status", env=env)
+    status = run_cli("status", "--html", str(tmp_path / "status.html"), env=env)
+    page = (tmp_path / "status.html").read_text(encoding="utf-8")
+    assert "<th class='name'>air_quality</th>" in page and "<th class='name'>air_temperature</th>" in page
     assert re.search(r"air_quality\s*│\s*2024-Q2\s*│\s*all\s*│\s*partial", status.stdout), status.stdout
     assert "location_weather" in status.stdout and "air_temperature" in status.stdout
     invalid = run_cli("validate", env=env)
