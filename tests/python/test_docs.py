@@ -173,7 +173,7 @@ def test_readme_backfill_operations_run_as_written_on_the_demo_data(mirror, data
         COLUMNS="200",
     )
     commands = procedure_commands("## Backfill operations")
-    assert len(commands) == 14
+    assert len(commands) == 15
     # as after `make demo`: dataset_versions built before any backfill made the ledger (a stand-in)
     assert run_cli("dbt", "run", "--select", "dataset_versions", env=env).returncode == 0
     with StandIn() as standin:  # the Open-Meteo commands fetch from the local stand-in
