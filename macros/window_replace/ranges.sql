@@ -97,24 +97,55 @@
 {%- endmacro %}
 
 {#- SQL: the ranges `ranges_sql` selects (station_id, range_start, range_end; a null station is
-    every station), overlapping or touching ranges of one station merged into one. -#}
-{% macro merged_ranges(ranges_sql) -%}
+    every station), overlapping or touching ranges of one station merged into one, and at most
+    `most_per_station` ranges per station: beyond that the smallest gaps between them are bridged.
+    A change scattered over thousands of single hours (a re-release raising the quality level of
+    one hour in ten) costs one index scan per range and a plan the size of the change; recomputing
+    the hours between a few of them costs less, and the result is the same. -#}
+{% macro merged_ranges(ranges_sql, most_per_station=16) -%}
     select station_id, min(range_start) as range_start, max(range_end) as range_end
     from (
         select
             *,
-            sum(case when previous_end >= range_start then 0 else 1 end)
-                over (partition by station_id order by range_start, range_end) as island
+            sum(case when gap_rank <= {{ most_per_station }} then 1 else 0 end)
+                over (partition by station_id order by range_start) as bridged_island
         from (
             select
                 *,
-                max(range_end) over (
-                    partition by station_id order by range_start, range_end
-                    rows between unbounded preceding and 1 preceding
-                ) as previous_end
-            from ({{ ranges_sql }}) as ranges
-        ) as ordered
-    ) as islands
-    group by station_id, island
+                -- the first range of a station and gaps next to an unbounded range rank first
+                row_number() over (partition by station_id order by gap_seconds desc nulls first, range_start)
+                    as gap_rank
+            from (
+                select
+                    station_id,
+                    range_start,
+                    range_end,
+                    case when isfinite(range_start) and isfinite(lag(range_end) over by_station)
+                        then extract(epoch from range_start - lag(range_end) over by_station)
+                    end as gap_seconds
+                from (
+                    select station_id, min(range_start) as range_start, max(range_end) as range_end
+                    from (
+                        select
+                            *,
+                            sum(case when previous_end >= range_start then 0 else 1 end)
+                                over (partition by station_id order by range_start, range_end) as island
+                        from (
+                            select
+                                *,
+                                max(range_end) over (
+                                    partition by station_id order by range_start, range_end
+                                    rows between unbounded preceding and 1 preceding
+                                ) as previous_end
+                            from ({{ ranges_sql }}) as ranges
+                        ) as ordered
+                    ) as islands
+                    group by station_id, island
+                ) as exact
+                window by_station as (partition by station_id order by range_start)
+            ) as gaps
+        ) as ranked
+    ) as bridged
+    group by station_id, bridged_island
 {%- endmacro %}
 

@@ -35,9 +35,12 @@
 
 {#- run-operation for tests/python/test_window_parity.py: what the Jinja side makes of a grid of
     windows, grains, stations, product and station lists, and a relation's writer-lock key, as one
-    JSON log line (`window semantics: {...}`). -#}
+    JSON log line (`window semantics: {...}`), with the SQL `merged_ranges()` makes of a table `ranges`. -#}
 {% macro window_semantics(cases, product_lists=[], station_lists=[]) -%}
-    {%- set report = {'windows': [], 'products': [], 'stations': [], 'known_products': known_products()} -%}
+    {%- set report = {
+        'windows': [], 'products': [], 'stations': [], 'known_products': known_products(),
+        'merged_ranges': merged_ranges('select * from ranges', most_per_station=3),
+    } -%}
     {%- for case in cases -%}
         {%- set start = parse_window_date('start_date', case.start) -%}
         {%- set end = parse_window_date('end_date', case.end) -%}

@@ -105,6 +105,53 @@ def test_product_and_station_lists_parse_alike(jinja) -> None:
         parse_products(["snow"])
 
 
+def python_merged_ranges(ranges: list[tuple], most: int) -> list[tuple]:
+    """The ranges to recompute, computed here: per station, overlapping or touching ranges merged,
+    then only the ``most`` - 1 largest gaps kept (the smallest bridged)."""
+    merged: dict = {}
+    for station, start, end in sorted(ranges, key=lambda r: (r[0] is None, r[0] or 0, r[1], r[2])):
+        runs = merged.setdefault(station, [])
+        if runs and start <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], end)
+        else:
+            runs.append([start, end])
+    result = []
+    for station, runs in merged.items():
+        gaps = sorted(range(1, len(runs)), key=lambda i: (-(runs[i][0] - runs[i - 1][1]), runs[i][0]))
+        kept = sorted(gaps[: most - 1])
+        for first, last in zip([0, *kept], [*kept, len(runs)], strict=True):
+            result.append((station, runs[first][0], runs[last - 1][1]))
+    return sorted(result, key=lambda r: (r[0] is None, r[0] or 0, r[1]))
+
+
+def test_a_scattered_change_is_recomputed_in_a_few_ranges_per_station(jinja, server) -> None:
+    """A change of single hours scattered over a station (a re-release raising the quality level of
+    one hour in ten) becomes at most `most_per_station` ranges (3 here): the smallest gaps bridged,
+    as computed here, every changed hour still inside a range."""
+    import random
+
+    rng = random.Random(5)
+    ranges = [(station, hour, hour + rng.choice((1, 1, 2))) for station in (44, 1975)
+              for hour in sorted(rng.sample(range(2_000), 40))]  # fmt: skip
+    ranges += [(2115, 0, 5), (2115, 5, 9), (2115, 20, 30), (None, 100, 200)]  # touching; few; every station
+    values = ", ".join(
+        f"({station if station is not None else 'null::integer'}, to_timestamp({start * 3600}),"
+        f" to_timestamp({end * 3600}))"
+        for station, start, end in ranges
+    )
+    rows = query(
+        server,
+        f"with ranges (station_id, range_start, range_end) as (values {values}) select station_id,"
+        " extract(epoch from range_start)::bigint / 3600, extract(epoch from range_end)::bigint / 3600"
+        f" from ({jinja['merged_ranges']}) as merged order by station_id nulls last, 2",
+    )
+    assert rows == python_merged_ranges(ranges, 3)
+    assert [row for row in rows if row[0] == 2115] == [(2115, 0, 9), (2115, 20, 30)]
+    assert all(sum(1 for row in rows if row[0] == station) == 3 for station in (44, 1975))
+    for station, start, end in ranges:
+        assert any(row[0] == station and row[1] <= start and end <= row[2] for row in rows)
+
+
 def test_dbt_models_the_products_the_loader_reads(jinja) -> None:
     """Each product of seeds/dwd_products.csv and each Open-Meteo API's product has an hourly fact
     that names it in meta.product, and no model names another."""
