@@ -97,11 +97,9 @@
 {%- endmacro %}
 
 {#- SQL: the ranges `ranges_sql` selects (station_id, range_start, range_end; a null station is
-    every station), overlapping or touching ranges of one station merged into one, and at most
-    `most_per_station` ranges per station: beyond that the smallest gaps between them are bridged.
-    A change scattered over thousands of single hours (a re-release raising the quality level of
-    one hour in ten) costs one index scan per range and a plan the size of the change; recomputing
-    the hours between a few of them costs less, and the result is the same. -#}
+    every station), overlapping or touching ranges of one station merged, at most `most_per_station`
+    per station (the smallest gaps bridged: a change scattered over thousands of single hours costs
+    one index scan per range; recomputing the hours between a few of them costs less, same result). -#}
 {% macro merged_ranges(ranges_sql, most_per_station=16) -%}
     select station_id, min(range_start) as range_start, max(range_end) as range_end
     from (
@@ -112,7 +110,6 @@
         from (
             select
                 *,
-                -- the first range of a station and gaps next to an unbounded range rank first
                 row_number() over (partition by station_id order by gap_seconds desc nulls first, range_start)
                     as gap_rank
             from (
