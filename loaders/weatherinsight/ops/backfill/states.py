@@ -150,7 +150,7 @@ _HOURLY_KEY = {
     "day": "cast(h.observed_at at time zone 'UTC' as date)",
     "quarter": "date_trunc('quarter', h.observed_at at time zone 'UTC') at time zone 'UTC'",
 }
-_UNITS = {"day": "station-days", "quarter": "station-quarters"}
+_UNITS = {"day": "days", "quarter": "quarters"}
 
 
 def _layer_facts(
@@ -166,7 +166,9 @@ def _layer_facts(
     """``model`` (a daily or quarterly model built from ``fact``) vs the hourly fact, per window
     widened to the model's grain: keys missing, keys extra (only for the product's own models: the
     daily fact also holds other products' days) and unprocessed hourly changes."""
-    layers = [LayerFacts(model.name, _UNITS.get(model.grain, "keys")) for _ in windows]
+    # "station-quarters", or "location-quarters" for an Open-Meteo product's models
+    unit = f"{key.removesuffix('_id')}-{_UNITS[model.grain]}" if model.grain in _UNITS else "keys"
+    layers = [LayerFacts(model.name, unit) for _ in windows]
     widened = [window.widened(model.grain) for window in windows]
     if has_fact and relation_exists(cursor, MARTS_SCHEMA, model.name):
         check_extra = model.product == product
