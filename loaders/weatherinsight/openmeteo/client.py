@@ -56,12 +56,15 @@ class Answer:
     batch: Batch
     url: str
     fetched_at: datetime
-    attempts: int
     tries: list[Attempt] = field(default_factory=list)  # every attempt, failed ones included
     text: str | None = None  # the payload (kept in quarantine when malformed)
     blocks: list[Block] = field(default_factory=list)
     reason: str | None = None  # why it was quarantined
     error: str | None = None  # why every attempt failed
+
+    @property
+    def attempts(self) -> int:
+        return len(self.tries)
 
     @property
     def request_id(self) -> str:
@@ -101,12 +104,11 @@ class Fetcher:
 
     def fetch(self, batch: Batch) -> Answer:
         url = f"{self.urls[batch.api]}{APIS[batch.api].path}?{urlencode(batch.params(), safe=',')}"
-        answer = Answer(batch, url, datetime.now(timezone.utc), 0)
+        answer = Answer(batch, url, datetime.now(timezone.utc))
 
         def attempt() -> requests.Response:
             self.limiter.acquire(batch.weight)
             self.sent += 1
-            answer.attempts += 1
             answer.fetched_at = datetime.now(timezone.utc)
             tried = Attempt(answer.fetched_at)
             answer.tries.append(tried)

@@ -226,7 +226,12 @@ def past_calls(connection: db.ConnectionSettings, seconds: float = 86_400) -> li
     with db.connect(connection) as conn, conn.cursor() as cursor:
         tables = ("attempts", "requests", "quarantine")
         has = {table: db.relation_exists(cursor, DATASET_NAME, table) for table in tables}
-        recorded = f"select request_id from {DATASET_NAME}.attempts" if has["attempts"] else "select null where false"
+        # an answer's last attempt was sent when it was fetched: recent answers have recent attempts
+        recorded = (
+            f"select request_id from {DATASET_NAME}.attempts where sent_at > now() - make_interval(secs => %(secs)s)"
+            if has["attempts"]
+            else "select null where false"
+        )
         parts = []
         if has["attempts"]:
             parts.append(f"select sent_at as at, weighted_calls as weight from {DATASET_NAME}.attempts")
@@ -246,10 +251,10 @@ def past_calls(connection: db.ConnectionSettings, seconds: float = 86_400) -> li
             f"""
             select extract(epoch from now() - at), weight
             from ({" union all ".join(parts)}) as calls
-            where at > now() - make_interval(secs => %s)
+            where at > now() - make_interval(secs => %(secs)s)
             order by at
             """,
-            (seconds,),
+            {"secs": seconds},
         )
         return [(float(ago), float(weight)) for ago, weight in cursor.fetchall()]
 

@@ -105,14 +105,9 @@ def report_products(products: str, stations: Sequence[int] | None, locations: Se
     """The products a report covers: those named, else every source's (the DWD products and the
     Open-Meteo ones) — the DWD ones when only stations are named, the Open-Meteo ones when only
     locations are."""
-    if products.strip(" ,"):
-        return parse_any_products(products)
-    dwd = [product.name for product in parse_products(None)]
-    if stations and not locations:
-        return dwd
-    if locations and not stations:
-        return list(OPENMETEO_PRODUCTS)
-    return dwd + list(OPENMETEO_PRODUCTS)
+    if products.strip(" ,") or bool(stations) != bool(locations):
+        return parse_any_products(products, default_open_meteo=bool(locations))
+    return parse_any_products(None) + parse_any_products(None, default_open_meteo=True)
 
 
 def parse_location_ids(locations: str | Sequence[int] | None) -> list[int] | None:

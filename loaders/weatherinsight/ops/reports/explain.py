@@ -89,12 +89,10 @@ def explain(
     mart = resolve_mart(quarterly_marts(load_catalogue(connection)), mart_name)
     product = mart.fact.product
     source = product_source(product)
-    unit, key = source.unit, station if source.key == "station_id" else location
-    if key is None:
+    given = {"station_id": station, "location_id": location}
+    unit, key = source.unit, given.pop(source.key)
+    if key is None or any(value is not None for value in given.values()):
         raise ExplainError(f"{mart.model.name} has a row per {unit}: give --{unit}", 2)
-    if (station if source.key == "location_id" else location) is not None:
-        other = "location" if unit == "station" else "station"
-        raise ExplainError(f"{mart.model.name} has a row per {unit}, not per {other}: give --{unit}", 2)
     conn = db.connect(connection)
     try:
         with conn.cursor(cursor_factory=RealDictCursor) as cursor:

@@ -146,7 +146,7 @@ def station_days(connection: db.ConnectionSettings, station: int, products: list
     conn = db.connect(connection)
     try:
         with conn.cursor() as cursor:
-            for source in {product_source(product) for product in products}:
+            for source in map(product_source, products):
                 if not db.relation_exists(cursor, source.raw_schema, source.deliveries):
                     continue
                 cursor.execute(
